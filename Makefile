@@ -1,0 +1,33 @@
+# One virtual environment per clone; every target creates it when missing.
+VENV   ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+
+.PHONY: env run test lint format clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)  ## the main job: DEN on permuted MNIST (10 tasks)
+	$(PYTHON) -m den.train +experiment=pmnist $(ARGS)
+
+test: $(STAMP)  ## the whole suite (< 10 minutes on 2 cores)
+	WANDB_MODE=disabled $(PYTHON) -m pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check den tests
+	$(VENV)/bin/ruff format --check den tests
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format den tests
+	$(VENV)/bin/ruff check --fix den tests
+
+clean:
+	rm -rf outputs/* .pytest_cache .ruff_cache
+	touch outputs/.gitkeep

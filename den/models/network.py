@@ -1,0 +1,264 @@
+"""A multi-head network whose hidden units can be appended, duplicated and deleted.
+
+Every strategy uses :class:`MultiHeadNet`: a trunk of hidden layers (convolutions first, then
+fully connected layers) shared by all tasks, and one linear output head per task. Each hidden
+unit (a neuron, or a filter of a convolution) carries the task at which it was created in
+``unit_timestamps``. New units are always appended at the end of their layer, so the units a
+task may use form a prefix of every layer: the forward pass for task t slices
+``W_l[:n_l(t), :n_{l-1}(t)]`` (DEN's timestamped inference, Sec. 3.4 of the paper). For a
+strategy that never grows the network every unit has timestamp 0 and no slicing happens.
+
+Shapes: hidden layer l has ``widths[l]`` units. A linear layer's weight is
+[n_l, n_{l-1} * block_l], where ``block_l`` is the spatial size (H*W) of the feature map when
+the layer follows a convolution (flattening is channel-major, so the inputs of one filter form
+one contiguous block of columns) and 1 otherwise. A conv weight is [n_l, n_{l-1}, k, k].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from den.config import ModelConfig
+from den.errors import ConfigError
+
+
+class MultiHeadNet(nn.Module):
+    """Hidden layers shared by all tasks plus one output head per task.
+
+    Args:
+        input_shape: (C, H, W) of one example.
+        conv_channels: filters of each convolution layer (may be empty).
+        hidden: units of each fully connected hidden layer (may be empty).
+        kernel_size, pool: square kernel ("same" padding) and max-pool size after each conv.
+        init: ``default`` (PyTorch's) or ``truncated_normal`` (std 0.01).
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        conv_channels: Sequence[int] = (),
+        hidden: Sequence[int] = (312, 128),
+        kernel_size: int = 5,
+        pool: int = 2,
+        init: str = "default",
+    ) -> None:
+        super().__init__()
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.kernel_size = kernel_size
+        self.pool = pool
+        self.init = init
+        self.kinds: list[str] = ["conv"] * len(conv_channels) + ["linear"] * len(hidden)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.head_weights = nn.ParameterList()
+        self.head_biases = nn.ParameterList()
+        self.unit_timestamps: list[torch.Tensor] = []  # int64 [n_l] on the CPU
+        self.in_blocks: list[int] = []  # columns per input unit of each layer
+        c, h, w = self.input_shape
+        n_in = c
+        for layer, n_out in enumerate([*conv_channels, *hidden]):
+            if self.kinds[layer] == "conv":
+                block = 1
+            elif layer == 0:
+                n_in, block = 1, c * h * w  # an MLP sees the flattened image as one input block
+            else:
+                block = h * w if self.kinds[layer - 1] == "conv" else 1
+            self.in_blocks.append(block)
+            weight, bias = self._new_weights(layer, n_out, n_in)
+            self.weights.append(nn.Parameter(weight))
+            self.biases.append(nn.Parameter(bias))
+            self.unit_timestamps.append(torch.zeros(n_out, dtype=torch.int64))
+            if self.kinds[layer] == "conv" and pool > 1:
+                h, w = h // pool, w // pool
+                if h < 1 or w < 1:
+                    raise ConfigError(
+                        "model.conv_channels",
+                        list(conv_channels),
+                        "too many poolings for the image size",
+                        "use fewer conv layers or model.pool=1",
+                    )
+            n_in = n_out
+        if not self.kinds:
+            self.head_block = c * h * w
+        else:
+            self.head_block = h * w if self.kinds[-1] == "conv" else 1
+        self._width_cache: dict[int, list[int]] = {}
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def num_layers(self) -> int:
+        return len(self.kinds)
+
+    @property
+    def num_heads(self) -> int:
+        return len(self.head_weights)
+
+    def widths(self) -> list[int]:
+        """Current number of units in every hidden layer."""
+        return [int(w.shape[0]) for w in self.weights]
+
+    def input_units(self, layer: int) -> int:
+        """Number of input units of ``layer`` (units of the layer below, or 1 for a flat input)."""
+        if layer == 0:
+            return self.input_shape[0] if self.kinds[0] == "conv" else 1
+        return int(self.weights[layer - 1].shape[0])
+
+    def widths_at(self, task_id: int) -> list[int]:
+        """Units of every hidden layer that task ``task_id`` may use (timestamp <= task_id)."""
+        cached = self._width_cache.get(task_id)
+        if cached is None:
+            cached = [int((ts <= task_id).sum()) for ts in self.unit_timestamps]
+            self._width_cache[task_id] = cached
+        return cached
+
+    def structure_changed(self) -> None:
+        """Call after any change of layer sizes or timestamps."""
+        self._width_cache.clear()
+
+    def add_head(self, num_classes: int, task_id: int) -> None:
+        """Append the output head of task ``task_id`` (heads are indexed by task id)."""
+        if task_id != self.num_heads:
+            raise RuntimeError(f"head for task {task_id} added while {self.num_heads} heads exist")
+        n_in = (self.widths_at(task_id)[-1] if self.kinds else 1) * self.head_block
+        device = self.weights[0].device if self.kinds else torch.device("cpu")
+        weight, bias = self._init_tensors((num_classes, n_in), fan_in=n_in, device=device)
+        self.head_weights.append(nn.Parameter(weight))
+        self.head_biases.append(nn.Parameter(bias))
+
+    def trunk_parameters(self) -> list[nn.Parameter]:
+        return [*self.weights, *self.biases]
+
+    def head_parameters(self, task_id: int) -> list[nn.Parameter]:
+        return [self.head_weights[task_id], self.head_biases[task_id]]
+
+    def num_parameters(self) -> int:
+        """Every stored weight and bias, all heads included."""
+        return sum(p.numel() for p in self.parameters())
+
+    def num_parameters_for(self, task_id: int) -> int:
+        """Parameters the forward pass of task ``task_id`` touches (its slices and its head)."""
+        widths = self.widths_at(task_id)
+        total = 0
+        for layer, n_out in enumerate(widths):
+            n_in = self.input_units(layer) if layer == 0 else widths[layer - 1]
+            per_unit = self.weights[layer][0].numel() // max(self.input_units(layer), 1)
+            total += n_out * n_in * per_unit + n_out
+        return total + sum(p.numel() for p in self.head_parameters(task_id))
+
+    # ----------------------------------------------------------------- forward
+    def features(self, x: torch.Tensor, widths: Sequence[int] | None = None) -> torch.Tensor:
+        """Hidden representation [N, n_L * head_block] using the first ``widths[l]`` units."""
+        h = x
+        for layer, kind in enumerate(self.kinds):
+            weight, bias = self.sliced(layer, widths)
+            if kind == "conv":
+                h = F.relu(F.conv2d(h, weight, bias, padding=self.kernel_size // 2))
+                if self.pool > 1:
+                    h = F.max_pool2d(h, self.pool)
+            else:
+                if h.ndim > 2:
+                    h = h.flatten(1)
+                h = F.relu(F.linear(h, weight, bias))
+        return h.flatten(1) if h.ndim > 2 else h
+
+    def forward(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
+        """Logits [N, C_t] of task ``task_id`` for inputs [N, C, H, W], timestamped."""
+        widths = self.widths_at(task_id) if self.kinds else None
+        h = self.features(x, widths)
+        return F.linear(h, self.head_weights[task_id], self.head_biases[task_id])
+
+    def sliced(self, layer: int, widths: Sequence[int] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight and bias of ``layer`` restricted to the first ``widths`` units (a view)."""
+        weight, bias = self.weights[layer], self.biases[layer]
+        if widths is None:
+            return weight, bias
+        n_out = widths[layer]
+        n_in_units = self.input_units(layer) if layer == 0 else widths[layer - 1]
+        n_in = n_in_units * self.in_blocks[layer] if self.kinds[layer] == "linear" else n_in_units
+        if n_out == weight.shape[0] and n_in == weight.shape[1]:
+            return weight, bias  # the common case: no copy, no strided matmul
+        return weight[:n_out, :n_in], bias[:n_out]
+
+    # ----------------------------------------------------------------- init
+    def _new_weights(self, layer: int, n_out: int, n_in_units: int) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = self._weight_shape(layer, n_out, n_in_units)
+        return self._init_tensors(shape, fan_in=math.prod(shape[1:]))
+
+    def _weight_shape(self, layer: int, n_out: int, n_in_units: int) -> tuple[int, ...]:
+        if self.kinds[layer] == "conv":
+            return (n_out, n_in_units, self.kernel_size, self.kernel_size)
+        return (n_out, n_in_units * self.in_blocks[layer])
+
+    def _init_tensors(
+        self, shape: Sequence[int], fan_in: int, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight of ``shape`` and bias [shape[0]] initialised as a layer with ``fan_in`` inputs."""
+        bound = 1.0 / math.sqrt(max(fan_in, 1))
+        weight = torch.empty(*shape, device=device)
+        if self.init == "truncated_normal":
+            nn.init.trunc_normal_(weight, std=0.01, a=-0.02, b=0.02)
+        else:  # what nn.Linear / nn.Conv2d do: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), ..)
+            nn.init.uniform_(weight, -bound, bound)
+        bias = torch.empty(shape[0], device=device).uniform_(-bound, bound)
+        return weight, bias
+
+    # ----------------------------------------------------------------- checkpoints
+    def get_extra_state(self) -> dict:
+        return {"unit_timestamps": [ts.clone() for ts in self.unit_timestamps]}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.unit_timestamps = [ts.clone().to(torch.int64).cpu() for ts in state["unit_timestamps"]]
+        self.structure_changed()
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        """Load weights of any size: layers grown or shrunk by DEN are resized first."""
+        device = self.weights[0].device if self.kinds else torch.device("cpu")
+        for name, plist in (
+            ("weights", self.weights),
+            ("biases", self.biases),
+            ("head_weights", self.head_weights),
+            ("head_biases", self.head_biases),
+        ):
+            i = 0
+            while f"{name}.{i}" in state_dict:
+                shape = state_dict[f"{name}.{i}"].shape
+                if i >= len(plist):
+                    plist.append(nn.Parameter(torch.empty(shape, device=device)))
+                elif plist[i].shape != shape:
+                    plist[i] = nn.Parameter(torch.empty(shape, device=device))
+                i += 1
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+def check_model_config(cfg: ModelConfig) -> None:
+    """Raise a ConfigError naming the first impossible value of a model config."""
+    if cfg.arch not in ("mlp", "conv"):
+        raise ConfigError("model.arch", cfg.arch, "unknown architecture", "use mlp or conv")
+    for key in ("hidden", "conv_channels"):
+        sizes = list(getattr(cfg, key))
+        if any(s < 1 for s in sizes):
+            raise ConfigError(f"model.{key}", sizes, "every layer needs at least one unit", "use positive sizes")
+    if cfg.arch == "conv" and not cfg.conv_channels:
+        raise ConfigError(
+            "model.conv_channels", [], "a conv model needs at least one conv layer", "list its filters, e.g. [20, 50]"
+        )
+    if not cfg.hidden and cfg.arch == "mlp":
+        raise ConfigError("model.hidden", [], "the model has no hidden layer", "give at least one layer size")
+    for key in ("kernel_size", "pool"):
+        value = getattr(cfg, key)
+        if value < 1:
+            raise ConfigError(f"model.{key}", value, "must be at least 1", "use e.g. kernel_size=5, pool=2")
+    if cfg.init not in ("default", "truncated_normal"):
+        raise ConfigError("model.init", cfg.init, "unknown initialisation", "use default or truncated_normal")
+
+
+def build_network(cfg: ModelConfig, input_shape: Sequence[int]) -> MultiHeadNet:
+    """The one place a model config becomes a network."""
+    check_model_config(cfg)
+    conv = list(cfg.conv_channels) if cfg.arch == "conv" else []
+    return MultiHeadNet(input_shape, conv, list(cfg.hidden), cfg.kernel_size, cfg.pool, cfg.init)

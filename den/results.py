@@ -1,0 +1,132 @@
+"""The run record: accuracy/AUROC matrices, timings, sizes; written to the run directory.
+
+``results.json`` is rewritten (atomically: temporary file + rename) after every task with
+``"status": "running"`` and once more at the end with ``"status": "complete"``, so a run that
+dies keeps every finished task and never leaves a file that claims success.
+``metrics.jsonl`` gets one line per evaluation (task j after learning task i, val and test).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from den import metrics
+
+SPLITS = ("val", "test")
+
+
+@dataclass
+class RunRecord:
+    """Everything measured during a run; ``matrices[split][metric][i][j]`` for j <= i."""
+
+    num_tasks: int
+    base_params: int
+    meta: dict[str, Any] = field(default_factory=dict)
+    matrices: dict[str, dict[str, list[list[float | None]]]] = field(default_factory=dict)
+    params: list[int] = field(default_factory=list)
+    learn_time_s: list[float] = field(default_factory=list)
+    eval_time_s: list[float] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    wall_time_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.matrices:
+            self.matrices = {s: {"acc": [], "auroc": []} for s in SPLITS}
+
+    @property
+    def tasks_done(self) -> int:
+        return len(self.params)
+
+    def add_row(self, split: str, metric: str, row: list[float]) -> None:
+        padded = list(row) + [None] * (self.num_tasks - len(row))
+        self.matrices[split][metric].append(padded)
+
+    def square(self, split: str, metric: str) -> list[list[float | None]]:
+        return self.matrices[split][metric]
+
+    def final(self) -> dict[str, float]:
+        return metrics.summarise(
+            self.square("test", "acc"), self.square("test", "auroc"), self.params[-1], self.base_params
+        )
+
+    def to_json(self, status: str) -> dict[str, Any]:
+        acc, auroc = self.square("test", "acc"), self.square("test", "auroc")
+        out: dict[str, Any] = {"status": status, **self.meta}
+        out["tasks_done"] = self.tasks_done
+        out["acc_matrix"] = acc
+        out["auroc_matrix"] = auroc
+        out["val_acc_matrix"] = self.square("val", "acc")
+        out["val_auroc_matrix"] = self.square("val", "auroc")
+        if self.tasks_done:
+            out["final"] = self.final()
+            out["val_final"] = {
+                "avg_acc": metrics.average_final(self.square("val", "acc")),
+                "avg_auroc": metrics.average_final(self.square("val", "auroc")),
+            }
+            out["avg_acc_curve"] = metrics.average_accuracy_curve(acc)
+        out["params_per_task"] = self.params
+        out["capacity_per_task"] = [p / self.base_params for p in self.params]
+        out["base_params"] = self.base_params
+        out["learn_time_s"] = self.learn_time_s
+        out["eval_time_s"] = self.eval_time_s
+        out["wall_time_s"] = self.wall_time_s
+        out["tasks"] = self.tasks
+        return out
+
+
+def write_json_atomic(data: Any, path: str | Path) -> None:
+    """Write JSON to ``path`` via a temporary file and a rename: readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with tmp.open("w") as f:
+        json.dump(data, f, indent=1, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def append_jsonl(rows: list[dict[str, Any]], path: str | Path) -> None:
+    with Path(path).open("a") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+
+
+def print_summary(record: RunRecord, console: Console | None = None) -> None:
+    """The per-task table printed at the end of a run."""
+    console = console or Console(width=None if Console().is_terminal else 110)
+    acc, auroc = record.square("test", "acc"), record.square("test", "auroc")
+    last = record.tasks_done - 1
+    table = Table(title=f"{record.meta.get('strategy', '')} on {record.meta.get('stream', '')}: test metrics per task")
+    for col in ("task", "classes", "acc@learned", "acc final", "AUROC final", "forgetting", "params", "learn s"):
+        table.add_column(col, justify="right")
+    for j in range(record.tasks_done):
+        best = max(acc[i][j] for i in range(j, last + 1))
+        table.add_row(
+            str(j + 1),
+            _classes_label(record.tasks[j]["classes"]),
+            f"{acc[j][j]:.4f}",
+            f"{acc[last][j]:.4f}",
+            f"{auroc[last][j]:.4f}",
+            f"{best - acc[last][j]:.4f}",
+            f"{record.params[j]:,}",
+            f"{record.learn_time_s[j]:.1f}",
+        )
+    console.print(table)
+    f = record.final()
+    console.print(
+        f"avg acc {f['avg_acc']:.4f}  avg AUROC {f['avg_auroc']:.4f}  BWT {f['bwt']:+.4f}  "
+        f"forgetting {f['forgetting']:.4f}  params {f['params']:,}  capacity {f['capacity']:.2f}  "
+        f"wall {record.wall_time_s:.1f}s"
+    )
+
+
+def _classes_label(classes: list[int]) -> str:
+    text = ",".join("rest" if c < 0 else str(c) for c in classes)
+    return text if len(text) <= 20 else f"{len(classes)} classes"

@@ -1,0 +1,94 @@
+"""The lifelong-learning loop: learn each task, then evaluate every task seen so far.
+
+The runner never knows which strategy it runs; the strategy never sees a logger or a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from den.data.streams import Stream
+from den.evaluation import evaluate
+from den.loggers import Logger
+from den.results import SPLITS, RunRecord, append_jsonl, write_json_atomic
+from den.strategies.base import Strategy
+
+log = logging.getLogger(__name__)
+
+
+def run_stream(
+    stream: Stream,
+    strategy: Strategy,
+    record: RunRecord,
+    logger: Logger,
+    output_dir: str | Path,
+    eval_batch_size: int = 4096,
+) -> RunRecord:
+    """Learn ``stream`` task by task, continuing after ``record.tasks_done`` finished tasks.
+
+    After each task: evaluate tasks 0..i on validation and test, extend the matrices, append
+    to ``metrics.jsonl``, rewrite ``results.json`` (status ``running``) and tell the logger.
+    """
+    output_dir = Path(output_dir)
+    start = time.perf_counter() - record.wall_time_s
+    for task in stream.tasks[record.tasks_done :]:
+        i = task.task_id
+        log.info("task %d/%d: classes %s, %s", i + 1, len(stream), task.classes, task.sizes)
+        t0 = time.perf_counter()
+        report = strategy.learn(task)
+        learn_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        rows: dict[str, dict[str, list[float]]] = {s: {"acc": [], "auroc": []} for s in SPLITS}
+        lines = []
+        for seen in stream.tasks[: i + 1]:
+            for split in SPLITS:
+                scores = evaluate(strategy, seen.split(split), seen.task_id, eval_batch_size)
+                for metric, value in scores.items():
+                    rows[split][metric].append(value)
+                lines.append({"after_task": i, "task": seen.task_id, "split": split, **scores})
+        eval_s = time.perf_counter() - t0
+
+        for split in SPLITS:
+            for metric in ("acc", "auroc"):
+                record.add_row(split, metric, rows[split][metric])
+        record.params.append(strategy.num_parameters())
+        record.learn_time_s.append(round(learn_s, 3))
+        record.eval_time_s.append(round(eval_s, 3))
+        record.tasks.append({"task_id": i, "classes": task.classes, "sizes": task.sizes, "report": report})
+        record.wall_time_s = time.perf_counter() - start
+
+        append_jsonl(lines, output_dir / "metrics.jsonl")
+        for line in lines:
+            logger.log_evaluation(line)
+        summary = _task_summary(record, i)
+        logger.log_task(i, summary)
+        write_json_atomic(record.to_json("running"), output_dir / "results.json")
+        log.info(
+            "after task %d: avg test acc %.4f, avg AUROC %.4f, params %s (capacity %.2f), learn %.1fs, eval %.1fs",
+            i + 1,
+            summary["avg_acc"],
+            summary["avg_auroc"],
+            f"{summary['params']:,}",
+            summary["capacity"],
+            learn_s,
+            eval_s,
+        )
+    return record
+
+
+def _task_summary(record: RunRecord, i: int) -> dict[str, float]:
+    acc = record.square("test", "acc")[i][: i + 1]
+    auroc = record.square("test", "auroc")[i][: i + 1]
+    val = record.square("val", "acc")[i][: i + 1]
+    return {
+        "avg_acc": sum(acc) / len(acc),
+        "avg_auroc": sum(auroc) / len(auroc),
+        "val_avg_acc": sum(val) / len(val),
+        "acc_current": acc[-1],
+        "params": record.params[i],
+        "capacity": record.params[i] / record.base_params,
+        "learn_time_s": record.learn_time_s[i],
+    }

@@ -1,0 +1,1 @@
+"""Continual-learning strategies: DEN and its baselines, one module each."""

@@ -1,0 +1,95 @@
+"""The strategy protocol every continual-learning method implements.
+
+A strategy owns its network(s) and whatever state its method needs, learns one task at a
+time, and predicts for any task seen so far (multi-head: the task id is given at test time).
+It trains only through :func:`den.training.train_phase` (via :meth:`Strategy.fit`) and never
+touches loggers or files: the runner does that.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from den.config import ModelConfig, StrategyConfig, TrainerConfig
+from den.data.streams import Split, Task
+from den.models.network import MultiHeadNet, build_network
+from den.training import Objective, PhaseResult, cross_entropy, train_phase
+
+
+class Strategy(ABC):
+    """Base class: a network built from the model config, the trainer config, a device and
+    a seeded generator for the batch order."""
+
+    def __init__(
+        self,
+        cfg: StrategyConfig,
+        model_cfg: ModelConfig,
+        trainer_cfg: TrainerConfig,
+        input_shape: Sequence[int],
+        device: torch.device,
+        seed: int,
+    ) -> None:
+        self.cfg = cfg
+        self.model_cfg = model_cfg
+        self.trainer_cfg = trainer_cfg
+        self.input_shape = tuple(input_shape)
+        self.device = device
+        self.generator = torch.Generator().manual_seed(seed + 1)  # batch order only
+        self.net: MultiHeadNet = self.new_network()
+
+    @classmethod
+    def check_config(cls, cfg: StrategyConfig) -> None:
+        """Raise :class:`~den.errors.ConfigError` for impossible hyperparameters (start-up)."""
+
+    # ----------------------------------------------------------------- the protocol
+    @abstractmethod
+    def learn(self, task: Task) -> dict[str, Any]:
+        """Learn ``task``; return a JSON-able report (phases, steps, losses, sizes)."""
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
+        """Logits [N, C_t] of task ``task_id`` for inputs [N, C, H, W] on ``self.device``."""
+        return self.net(x, task_id)
+
+    def num_parameters(self) -> int:
+        """Every parameter the method stores to serve all tasks seen so far."""
+        return self.net.num_parameters()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.generator.set_state(state["generator"])
+
+    # ----------------------------------------------------------------- shared helpers
+    def new_network(self) -> MultiHeadNet:
+        return build_network(self.model_cfg, self.input_shape).to(self.device)
+
+    def task_data(self, task: Task) -> tuple[Split, Split]:
+        """Training and validation data of ``task``, moved to the device once."""
+        return task.split("train").to(self.device), task.split("val").to(self.device)
+
+    def data_loss(self, net: MultiHeadNet, task_id: int) -> Objective:
+        """Cross-entropy of ``net``'s head ``task_id``: the objective before any penalty."""
+        return lambda x, y: cross_entropy(net(x, task_id), y)
+
+    def fit(
+        self,
+        name: str,
+        params: Sequence[torch.Tensor],
+        objective: Objective,
+        train: Split,
+        val: Split,
+        task_id: int,
+        **kwargs: Any,
+    ) -> PhaseResult:
+        """:func:`train_phase` with this strategy's trainer config and generator."""
+        kwargs.setdefault("val_loss", self.data_loss(self.net, task_id))
+        return train_phase(
+            name, params, objective, train, self.trainer_cfg, self.generator, val=val, task_id=task_id, **kwargs
+        )

@@ -1,0 +1,29 @@
+"""Fine-tuning: one shared trunk trained on each task in turn, a new head per task.
+
+The DEN paper's "DNN" baseline and the lower bound of every comparison: nothing protects
+earlier tasks, so their accuracy falls as the trunk moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from den.config import StrategyConfig
+from den.data.streams import Task
+from den.strategies.base import Strategy
+
+
+@dataclass
+class FinetuneConfig(StrategyConfig):
+    name: str = "finetune"
+
+
+class FinetuneStrategy(Strategy):
+    def learn(self, task: Task) -> dict[str, Any]:
+        t = task.task_id
+        self.net.add_head(task.num_classes, t)
+        train, val = self.task_data(task)
+        params = [*self.net.trunk_parameters(), *self.net.head_parameters(t)]
+        result = self.fit("train", params, self.data_loss(self.net, t), train, val, t)
+        return {"phases": {"train": result.as_dict()}}

@@ -1,0 +1,135 @@
+"""Entry point: ``python -m den.train +experiment=pmnist [overrides]``.
+
+Builds the stream, the strategy and the logger from the composed Hydra config, runs the
+stream, and writes ``results.json`` / ``metrics.jsonl`` into Hydra's output directory. A
+mistake in the config or the data stops the run before training with one paragraph naming
+the key or file (exit status 2); ``HYDRA_FULL_ERROR=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from den.config import register_configs
+from den.data.streams import build_stream
+from den.errors import ConfigError, DenError
+from den.loggers import build_logger
+from den.models.network import build_network
+from den.results import RunRecord, print_summary, write_json_atomic
+from den.runner import run_stream
+from den.strategies.registry import build_strategy
+from den.validation import validate_config
+
+log = logging.getLogger("den.train")
+register_configs()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` = CUDA when present, else Apple's MPS, else the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError("device", name, str(err), "use auto, cpu, cuda, cuda:N or mps") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", name, "CUDA is not available on this machine", "use device=auto or device=cpu")
+    return device
+
+
+def setup_torch(cfg: DictConfig, device: torch.device) -> None:
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)  # network initialisation
+    if cfg.deterministic:
+        if device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """One run of one config; returns the results dict that was written to disk."""
+    started = time.perf_counter()
+    validate_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    setup_torch(cfg, device)
+
+    stream = build_stream(cfg.stream, cfg.seed)
+    input_shape = stream.tasks[0].input_shape
+    base = build_network(cfg.model, input_shape)
+    base.add_head(stream.tasks[0].num_classes, 0)
+    torch.manual_seed(cfg.seed)  # the strategy's network starts from the same seed either way
+    strategy = build_strategy(cfg.strategy, cfg.model, cfg.trainer, input_shape, device, cfg.seed)
+    record = RunRecord(
+        num_tasks=len(stream),
+        base_params=base.num_parameters(),
+        meta={
+            "experiment": cfg.experiment,
+            "strategy": cfg.strategy.name,
+            "stream": cfg.stream.name,
+            "model": cfg.model.name,
+            "seed": cfg.seed,
+            "seeds": {"stream": cfg.seed, "init": cfg.seed, "batches": cfg.seed + 1},
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "versions": {"torch": torch.__version__, "python": platform.python_version()},
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        },
+    )
+    log.info(
+        "%s on %s (%d tasks), model %s (%s params), device %s, output %s",
+        cfg.strategy.name,
+        cfg.stream.name,
+        len(stream),
+        cfg.model.name,
+        f"{record.base_params:,}",
+        device,
+        output_dir,
+    )
+    logger = build_logger(cfg.logger, output_dir)
+    failed = True
+    try:
+        run_stream(stream, strategy, record, logger, output_dir, cfg.trainer.eval_batch_size)
+        record.wall_time_s = time.perf_counter() - started
+        results = record.to_json("complete")
+        write_json_atomic(results, output_dir / "results.json")
+        logger.log_final(results)
+        failed = False
+    finally:
+        logger.close(failed=failed)
+    print_summary(record)
+    log.info("results: %s", output_dir / "results.json")
+    return results
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float:
+    """Hydra's task function; returns the validation average accuracy (what sweeps maximise)."""
+    try:
+        results = run(cfg)
+    except DenError as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"\nError: {err}\n", file=sys.stderr)
+        sys.exit(err.exit_code)
+    return float(results["val_final"]["avg_acc"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Start-up checks of config values that a type cannot express.
+
+Everything here runs before any data is read, so an impossible config fails in the first
+second with a :class:`~den.errors.ConfigError` naming the key. Checks that need the data
+(more tasks than classes, a subset larger than a split) run while the stream is built, still
+before any training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from den.data.streams import check_stream_config
+from den.errors import ConfigError
+from den.models.network import check_model_config
+
+
+def require(key: str, value: Any, ok: bool, problem: str, fix: str) -> None:
+    if not ok:
+        raise ConfigError(key, value, problem, fix)
+
+
+def check_trainer_config(cfg: Any) -> None:
+    for key in ("batch_size", "max_iters", "eval_every", "eval_batch_size", "log_every"):
+        value = getattr(cfg, key)
+        require(f"trainer.{key}", value, value >= 1, "must be at least 1", f"set trainer.{key} to a positive integer")
+    require("trainer.lr", cfg.lr, cfg.lr > 0, "the learning rate must be > 0", "use e.g. trainer.lr=1e-3")
+    require("trainer.weight_decay", cfg.weight_decay, cfg.weight_decay >= 0, "must be >= 0", "use 0 to disable it")
+    require("trainer.lr_decay", cfg.lr_decay, 0 < cfg.lr_decay <= 1, "must be in (0, 1]", "use 1.0 for no decay")
+    require("trainer.patience", cfg.patience, cfg.patience >= 0, "must be >= 0", "use 0 to disable early stopping")
+    require("trainer.min_delta", cfg.min_delta, cfg.min_delta >= 0, "must be >= 0", "use e.g. 0.0")
+    require("trainer.momentum", cfg.momentum, 0 <= cfg.momentum < 1, "must be in [0, 1)", "use e.g. 0.9")
+    require("trainer.optimizer", cfg.optimizer, cfg.optimizer in ("adam", "sgd"), "unknown optimiser", "use adam or sgd")
+
+
+def validate_config(cfg: Any) -> None:
+    """Check the whole composed config; raise on the first impossible value."""
+    check_stream_config(cfg.stream)
+    check_model_config(cfg.model)
+    check_trainer_config(cfg.trainer)
+    require("seed", cfg.seed, cfg.seed >= 0, "must be >= 0", "use a non-negative integer")
+    if cfg.threads is not None:
+        require("threads", cfg.threads, cfg.threads >= 1, "must be at least 1", "set threads=null for PyTorch's default")
+    from den.strategies.registry import validate_strategy_config
+
+    validate_strategy_config(cfg.strategy)
