@@ -73,7 +73,7 @@ def train_phase(
     val: Split | None = None,
     val_loss: Objective | None = None,
     grad_masks: Sequence[torch.Tensor | None] | None = None,
-    after_step: Callable[[], None] | None = None,
+    after_step: Callable[[float], None] | None = None,
     max_iters: int | None = None,
     task_id: int = 0,
 ) -> PhaseResult:
@@ -88,7 +88,8 @@ def train_phase(
             a data-only loss keeps penalties from deciding when to stop.
         grad_masks: one mask per parameter (same shape, 1 = may move) or None for free
             parameters; applied after weight decay, so masked weights stay bit-identical.
-        after_step: called after every optimiser step under ``no_grad`` (proximal steps).
+        after_step: called with the current learning rate after every optimiser step, under
+            ``no_grad`` (DEN's proximal steps).
         max_iters: steps for this phase (default ``cfg.max_iters``).
     """
     params = list(params)
@@ -127,7 +128,7 @@ def train_phase(
             optimizer.step()
             if after_step is not None:
                 with torch.no_grad():
-                    after_step()
+                    after_step(optimizer.param_groups[0]["lr"])
             running += loss.detach()
             window += 1
             step += 1

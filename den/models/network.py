@@ -150,6 +150,87 @@ class MultiHeadNet(nn.Module):
             total += n_out * n_in * per_unit + n_out
         return total + sum(p.numel() for p in self.head_parameters(task_id))
 
+    # ----------------------------------------------------------------- growth (DEN)
+    def consumer(self, layer: int, task_id: int) -> tuple[nn.ParameterList, int, int]:
+        """Where the outputs of ``layer`` go: (parameter list, index, columns per unit).
+
+        The next hidden layer's weight, or, for the last hidden layer, head ``task_id`` (older
+        heads never read units created after their task, so they never grow).
+        """
+        if layer + 1 < self.num_layers:
+            return self.weights, layer + 1, self.in_blocks[layer + 1] if self.kinds[layer + 1] == "linear" else 1
+        return self.head_weights, task_id, self.head_block
+
+    def unit_columns(self, layer: int, units: torch.Tensor, task_id: int) -> torch.Tensor:
+        """Column indices, in the consumer of ``layer``, that read ``units`` (int64 [k])."""
+        _, _, block = self.consumer(layer, task_id)
+        offsets = torch.arange(block, device=units.device)
+        return (units[:, None] * block + offsets[None, :]).reshape(-1)
+
+    @torch.no_grad()
+    def append_units(
+        self,
+        layer: int,
+        task_id: int,
+        rows: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+        consumer_columns: torch.Tensor | None = None,
+        count: int | None = None,
+    ) -> torch.Tensor:
+        """Append units with timestamp ``task_id`` to ``layer``; return their indices.
+
+        Args:
+            rows: incoming weights of the new units [k, *weight.shape[1:]] (default: fresh
+                initialisation with the layer's fan-in); ``count`` gives k when ``rows`` is None.
+            bias: [k] (default: fresh initialisation).
+            consumer_columns: weights from the new units to the consumer (next layer or head
+                ``task_id``), [consumer rows, k * block] (default: fresh initialisation).
+        """
+        weight = self.weights[layer]
+        if rows is None:
+            fresh_w, fresh_b = self._init_tensors((count, *weight.shape[1:]), fan_in=weight[0].numel(), device=weight.device)
+            rows = fresh_w
+            bias = fresh_b if bias is None else bias
+        k = rows.shape[0]
+        if bias is None:
+            bias = self._init_tensors((k, *weight.shape[1:]), fan_in=weight[0].numel(), device=weight.device)[1]
+        start = weight.shape[0]
+        self.weights[layer] = nn.Parameter(torch.cat([weight.detach(), rows.to(weight)]))
+        self.biases[layer] = nn.Parameter(torch.cat([self.biases[layer].detach(), bias.to(weight)]))
+        self.unit_timestamps[layer] = torch.cat(
+            [self.unit_timestamps[layer], torch.full((k,), task_id, dtype=torch.int64)]
+        )
+        plist, index, block = self.consumer(layer, task_id)
+        target = plist[index]
+        if consumer_columns is None:
+            fan_in = target[0].numel() + k * block * (target[0].numel() // max(target.shape[1], 1))
+            consumer_columns = self._init_tensors(
+                (target.shape[0], k * block, *target.shape[2:]), fan_in=fan_in, device=target.device
+            )[0]
+        plist[index] = nn.Parameter(torch.cat([target.detach(), consumer_columns.to(target)], dim=1))
+        self.structure_changed()
+        return torch.arange(start, start + k, device=weight.device)
+
+    @torch.no_grad()
+    def delete_units(self, layer: int, units: torch.Tensor, task_id: int) -> None:
+        """Remove ``units`` of ``layer`` (all created at ``task_id``) and their consumer columns."""
+        if units.numel() == 0:
+            return
+        units = units.to(self.weights[layer].device)
+        if bool((self.unit_timestamps[layer][units.cpu()] != task_id).any()):
+            raise RuntimeError("only units created by the current task can be deleted")
+        keep = torch.ones(self.weights[layer].shape[0], dtype=torch.bool, device=units.device)
+        keep[units] = False
+        self.weights[layer] = nn.Parameter(self.weights[layer].detach()[keep].clone())
+        self.biases[layer] = nn.Parameter(self.biases[layer].detach()[keep].clone())
+        self.unit_timestamps[layer] = self.unit_timestamps[layer][keep.cpu()]
+        plist, index, _ = self.consumer(layer, task_id)
+        cols = self.unit_columns(layer, units, task_id)
+        keep_cols = torch.ones(plist[index].shape[1], dtype=torch.bool, device=units.device)
+        keep_cols[cols] = False
+        plist[index] = nn.Parameter(plist[index].detach()[:, keep_cols].clone())
+        self.structure_changed()
+
     # ----------------------------------------------------------------- forward
     def features(self, x: torch.Tensor, widths: Sequence[int] | None = None) -> torch.Tensor:
         """Hidden representation [N, n_L * head_block] using the first ``widths[l]`` units."""
@@ -182,7 +263,9 @@ class MultiHeadNet(nn.Module):
         n_in = n_in_units * self.in_blocks[layer] if self.kinds[layer] == "linear" else n_in_units
         if n_out == weight.shape[0] and n_in == weight.shape[1]:
             return weight, bias  # the common case: no copy, no strided matmul
-        return weight[:n_out, :n_in], bias[:n_out]
+        # A contiguous copy: the same kernel as the full-size matrix had, so an old task's
+        # outputs stay bit-identical after the layer grows (a strided view may not).
+        return weight[:n_out, :n_in].contiguous(), bias[:n_out]
 
     # ----------------------------------------------------------------- init
     def _new_weights(self, layer: int, n_out: int, n_in_units: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,6 +20,16 @@ from den.models.network import MultiHeadNet, build_network
 from den.training import Objective, PhaseResult, cross_entropy, train_phase
 
 
+def as_dataclass(cfg: Any, schema: type) -> Any:
+    """A plain dataclass instance from a DictConfig (or the instance itself)."""
+    if isinstance(cfg, schema):
+        return cfg
+    from omegaconf import OmegaConf
+
+    obj = OmegaConf.to_object(cfg) if OmegaConf.is_config(cfg) else cfg
+    return obj if isinstance(obj, schema) else schema(**obj)
+
+
 class Strategy(ABC):
     """Base class: a network built from the model config, the trainer config, a device and
     a seeded generator for the batch order."""
@@ -35,7 +45,7 @@ class Strategy(ABC):
     ) -> None:
         self.cfg = cfg
         self.model_cfg = model_cfg
-        self.trainer_cfg = trainer_cfg
+        self.trainer_cfg = as_dataclass(trainer_cfg, TrainerConfig)
         self.input_shape = tuple(input_shape)
         self.device = device
         self.generator = torch.Generator().manual_seed(seed + 1)  # batch order only

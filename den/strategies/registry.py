@@ -8,14 +8,17 @@ import torch
 
 from den.config import ModelConfig, TrainerConfig
 from den.errors import ConfigError
-from den.strategies.base import Strategy
+from den.strategies.base import Strategy, as_dataclass
+from den.strategies.den import DENConfig, DENStrategy
 from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "finetune": FinetuneStrategy,
+    "den": DENStrategy,
 }
 STRATEGY_SCHEMAS: dict[str, type] = {
     "finetune": FinetuneConfig,
+    "den": DENConfig,
 }
 
 
@@ -25,6 +28,7 @@ def build_strategy(
     """Instantiate the strategy named ``cfg.name``."""
     if cfg.name not in STRATEGIES:
         raise ConfigError("strategy.name", cfg.name, "unknown strategy", f"use one of {sorted(STRATEGIES)}")
+    cfg = as_dataclass(cfg, STRATEGY_SCHEMAS[cfg.name])
     return STRATEGIES[cfg.name](cfg, model_cfg, trainer_cfg, input_shape, device, seed)
 
 
