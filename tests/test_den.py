@@ -1,0 +1,232 @@
+"""DEN's defining behaviours, each on the smallest network and data that show it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from den.config import ModelConfig, StreamConfig, TrainerConfig
+from den.data.sources import RawDataset
+from den.data.streams import build_stream
+from den.models.network import MultiHeadNet
+from den.strategies import den_ops as ops
+from den.strategies.den import (
+    DENConfig,
+    DENStrategy,
+    add_units_everywhere,
+    delete_dead_units,
+    expand_network,
+    split_drifted_units,
+)
+
+CPU = torch.device("cpu")
+
+
+def synthetic_raw(n_train: int = 400, n_test: int = 100, side: int = 6, classes: int = 4) -> RawDataset:
+    """Learnable images: class c lights pixel block c, plus noise."""
+    g = torch.Generator().manual_seed(0)
+
+    def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.arange(n) % classes
+        x = torch.randint(0, 60, (n, 1, side, side), generator=g)
+        for c in range(classes):
+            x[y == c, 0, c, :] = 250
+        return x.to(torch.uint8), y
+
+    tx, ty = make(n_train)
+    sx, sy = make(n_test)
+    return RawDataset(tx, ty, sx, sy, [str(c) for c in range(classes)])
+
+
+@pytest.fixture(scope="module")
+def stream():
+    cfg = StreamConfig(name="tiny", kind="permuted", dataset="synthetic", num_tasks=3, val_size=80)
+    return build_stream(cfg, seed=0, raw=synthetic_raw())
+
+
+def make_den(conv: bool = False, **overrides) -> DENStrategy:
+    cfg = DENConfig(**{"head_fit_iters": 20, **overrides})
+    model = ModelConfig(name="tiny", arch="mlp", hidden=[12, 8])
+    trainer = TrainerConfig(max_iters=40, batch_size=32, eval_every=10, patience=0, progress=False)
+    return DENStrategy(cfg, model, trainer, (1, 6, 6), CPU, seed=0)
+
+
+def fixed_batch(stream, task_id: int = 0) -> torch.Tensor:
+    return stream[task_id].split("test").x[:50]
+
+
+def test_sparse_task1_training_leaves_exact_zeros(stream):
+    den = make_den(l1=3e-3)
+    den.learn(stream[0])
+    zeros = sum(int((w == 0).sum()) for w in den.net.weights)
+    total = sum(w.numel() for w in den.net.weights)
+    assert zeros > 0.2 * total  # the proximal step zeroes weights exactly
+
+    dense = make_den(l1=0.0)
+    dense.learn(stream[0])
+    assert sum(int((w == 0).sum()) for w in dense.net.weights) == 0  # no L1: no exact zeros
+
+
+def hand_built_net() -> MultiHeadNet:
+    """4 inputs -> 4 units -> 3 units -> head with 2 outputs; chosen non-zeros only."""
+    net = MultiHeadNet((1, 2, 2), hidden=(4, 3))
+    with torch.no_grad():
+        for w in net.weights:
+            w.zero_()
+        # layer 1 (3 units) reads layer-0 units: unit 0 <- 1, unit 1 <- 2, unit 2 <- 3
+        net.weights[1][0, 1] = 1.0
+        net.weights[1][1, 2] = 1.0
+        net.weights[1][2, 3] = 1.0
+        net.weights[0][:, :] = 1.0  # every layer-0 unit reads the input
+    net.add_head(2, 0)
+    with torch.no_grad():
+        net.head_weights[0].zero_()
+        net.head_weights[0][0, 0] = 0.5  # output 0 reads unit 0
+        net.head_weights[0][1, 1] = 0.5  # output 1 reads unit 1; unit 2 is read by nobody
+    return net
+
+
+def test_selection_follows_nonzero_weights_from_every_head_output():
+    net = hand_built_net()
+    selected = ops.select_subnetwork(net, 0)
+    assert selected[1].tolist() == [True, True, False]
+    assert selected[0].tolist() == [False, True, True, False]
+
+
+def test_selection_over_first_output_only_is_the_codes_variant():
+    net = hand_built_net()
+    selected = ops.select_subnetwork(net, 0, first_output_only=True)
+    assert selected[1].tolist() == [True, False, False]
+    assert selected[0].tolist() == [False, True, False, False]
+
+
+def test_expansion_adds_k_units_then_deletes_exactly_the_zeroed_ones(stream):
+    den = make_den()
+    den.learn(stream[0])
+    net = den.net
+    net.add_head(4, 1)
+    before = net.widths()
+    add_units_everywhere(net, 1, k=5)
+    assert net.widths() == [w + 5 for w in before]
+    dead = {0: [before[0] + 1, before[0] + 3], 1: [before[1]]}
+    survivors = {}
+    with torch.no_grad():
+        for layer, units in dead.items():
+            net.weights[layer][units] = 0
+            net.biases[layer][units] = 0
+        for layer in range(2):
+            alive = [u for u in range(before[layer], before[layer] + 5) if u not in dead.get(layer, [])]
+            survivors[layer] = net.weights[layer][alive].clone()
+    kept = delete_dead_units(net, 1)
+    assert kept == [3, 4]
+    assert net.widths() == [before[0] + 3, before[1] + 4]
+    # the survivors are the same units (their input columns from deleted units are removed)
+    assert torch.equal(net.weights[0][before[0] :], survivors[0])
+    cols_kept = [c for c in range(survivors[1].shape[1]) if c not in dead[0]]
+    assert torch.equal(net.weights[1][before[1] :], survivors[1][:, cols_kept])
+
+
+def test_expansion_leaves_earlier_task_predictions_bit_identical(stream):
+    den = make_den(k=6)
+    den.learn(stream[0])
+    x = fixed_batch(stream)
+    before = den.predict(x, 0)
+    den.net.add_head(4, 1)
+    train, val = den.task_data(stream[1])
+    report = {"phases": {}}
+    expand_network(den, 1, train, val, report)
+    assert sum(report["expansion_kept"]) > 0  # the test needs a real expansion
+    assert torch.equal(den.predict(x, 0), before)
+
+
+def test_sigma_zero_gives_zero_forgetting_exactly(stream):
+    den = make_den(sigma=0.0, lam=0.01, tau=0.0)
+    x0, x1 = fixed_batch(stream, 0), fixed_batch(stream, 1)
+    den.learn(stream[0])
+    after_first = den.predict(x0, 0)
+    report = den.learn(stream[1])
+    assert sum(report["split"]) > 0  # units moved and were split
+    after_second = (den.predict(x0, 0), den.predict(x1, 1))
+    den.learn(stream[2])
+    assert torch.equal(den.predict(x0, 0), after_first)
+    assert torch.equal(den.predict(x1, 1), after_second[1])
+
+
+def test_drifted_unit_is_duplicated_and_original_keeps_old_weights(stream):
+    den = make_den(split_train=False, sigma=0.5)
+    den.learn(stream[0])
+    net = den.net
+    prev = ops.snapshot(net)
+    net.add_head(4, 1)
+    width = net.widths()
+    with torch.no_grad():
+        net.weights[0][2] += 1.0  # unit 2 of layer 0 drifts by sqrt(36) = 6 > sigma
+        net.weights[1][5, 0] += 0.1  # unit 5 of layer 1 drifts by 0.1 < sigma
+    moved = net.weights[0][2].detach().clone()
+    train, val = den.task_data(stream[1])
+    report = {"phases": {}}
+    copies = split_drifted_units(den, 1, train, val, prev, report)
+    assert copies == [1, 0]
+    assert net.widths() == [width[0] + 1, width[1]]
+    assert torch.equal(net.weights[0][2], prev[0][0][2])  # original: pre-task weights
+    assert net.unit_timestamps[0][-1].item() == 1  # the copy belongs to task 1
+    # the copy started from the drifted weights; only the retrain on task 1 moved it since
+    assert not torch.equal(net.weights[0][-1], prev[0][0][2])
+    assert torch.allclose(net.weights[0][-1], moved, atol=0.2)
+    assert net.weights[1][5, 0].item() == pytest.approx(prev[1][0][5, 0].item() + 0.1)
+
+
+def test_timestamped_inference_equals_the_sliced_network(stream):
+    den = make_den(tau=0.0, sigma=0.0, lam=0.01)
+    for task in stream:
+        den.learn(task)
+    net = den.net
+    assert net.widths() != net.widths_at(0)  # the network grew
+    x = fixed_batch(stream)
+    for t in range(3):
+        widths = net.widths_at(t)
+        small = MultiHeadNet((1, 6, 6), hidden=widths)
+        with torch.no_grad():
+            n_in = 36
+            for layer, n_out in enumerate(widths):
+                small.weights[layer].copy_(net.weights[layer][:n_out, :n_in])
+                small.biases[layer].copy_(net.biases[layer][:n_out])
+                n_in = n_out
+            for head in range(t + 1):
+                small.add_head(4, head)
+            small.head_weights[t].copy_(net.head_weights[t])
+            small.head_biases[t].copy_(net.head_biases[t])
+        assert torch.allclose(small(x, t), den.predict(x, t), atol=0, rtol=0)
+
+
+def test_resume_from_state_dict_reproduces_predictions(stream):
+    den = make_den(tau=0.0)
+    den.learn(stream[0])
+    den.learn(stream[1])
+    state = den.state_dict()
+    fresh = make_den(tau=0.0)
+    fresh.load_state_dict(state)
+    x = fixed_batch(stream)
+    for t in range(2):
+        assert torch.equal(fresh.predict(x, t), den.predict(x, t))
+    assert fresh.net.widths() == den.net.widths()
+    assert [ts.tolist() for ts in fresh.net.unit_timestamps] == [ts.tolist() for ts in den.net.unit_timestamps]
+
+
+def test_group_soft_threshold_zeroes_whole_units_only_where_asked():
+    w = torch.tensor([[0.1, 0.0], [3.0, 4.0], [0.05, 0.05]])
+    b = torch.zeros(3)
+    rows = torch.tensor([True, True, False])
+    ops.group_soft_threshold_(w, b, rows, threshold=1.0)
+    assert torch.equal(w[0], torch.zeros(2))  # norm 0.1 < 1: the whole unit is gone
+    assert torch.allclose(w[1], torch.tensor([3.0, 4.0]) * (1 - 1.0 / 5.0))
+    assert torch.equal(w[2], torch.tensor([0.05, 0.05]))  # not a group of this phase
+
+
+def test_config_rejects_negative_thresholds():
+    from den.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="strategy.sigma"):
+        DENStrategy.check_config(dataclasses.replace(DENConfig(), sigma=-1.0))
