@@ -18,6 +18,7 @@ run: $(STAMP)  ## the main job: DEN on permuted MNIST (10 tasks)
 	$(PYTHON) -m den.train +experiment=pmnist $(ARGS)
 
 test: $(STAMP)  ## the whole suite (< 10 minutes on 2 cores)
+	$(VENV)/bin/ruff check den tests
 	WANDB_MODE=disabled $(PYTHON) -m pytest -q $(ARGS)
 
 lint: $(STAMP)

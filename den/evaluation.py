@@ -10,7 +10,9 @@ from den.strategies.base import Strategy
 
 
 @torch.inference_mode()
-def evaluate(strategy: Strategy, data: Split, task_id: int, batch_size: int = 4096) -> dict[str, float]:
+def evaluate(
+    strategy: Strategy, data: Split, task_id: int, batch_size: int = 4096
+) -> dict[str, float]:
     """``{"acc", "auroc"}`` of ``strategy`` on ``data`` (CPU tensors; moved in large batches)."""
     logits = []
     for start in range(0, len(data), batch_size):

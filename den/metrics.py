@@ -67,14 +67,14 @@ def backward_transfer(R: Matrix) -> float:
 
 
 def forgetting(R: Matrix) -> float:
-    """Mean over j < T of max_{l < T-1} R[l][j] - R[T-1][j] (Chaudhry et al., 2018).
+    """Mean over j < T of max_{i < T-1} R[i][j] - R[T-1][j] (Chaudhry et al., 2018).
 
     The drop from each old task's best accuracy to its final one; 0.0 for a single task.
     """
     T = len(R)
     if T < 2:
         return 0.0
-    return sum(max(R[l][j] for l in range(j, T - 1)) - R[T - 1][j] for j in range(T - 1)) / (T - 1)
+    return sum(max(R[i][j] for i in range(j, T - 1)) - R[T - 1][j] for j in range(T - 1)) / (T - 1)
 
 
 def average_accuracy_curve(R: Matrix) -> list[float]:

@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 class _Bar:
@@ -23,7 +30,9 @@ class _Bar:
     def update(self, step: int, loss: float, val: float | None) -> None:
         if self._progress is None:
             return
-        stats = f"loss {loss:.4f}" + (f"  val {val:.4f}" if val is not None and val != float("inf") else "")
+        stats = f"loss {loss:.4f}" + (
+            f"  val {val:.4f}" if val is not None and val != float("inf") else ""
+        )
         self._progress.update(self._task, completed=step, stats=stats)
 
 

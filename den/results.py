@@ -53,7 +53,10 @@ class RunRecord:
 
     def final(self) -> dict[str, float]:
         return metrics.summarise(
-            self.square("test", "acc"), self.square("test", "auroc"), self.params[-1], self.base_params
+            self.square("test", "acc"),
+            self.square("test", "auroc"),
+            self.params[-1],
+            self.base_params,
         )
 
     def to_json(self, status: str) -> dict[str, Any]:
@@ -103,8 +106,19 @@ def print_summary(record: RunRecord, console: Console | None = None) -> None:
     console = console or Console(width=None if Console().is_terminal else 110)
     acc, auroc = record.square("test", "acc"), record.square("test", "auroc")
     last = record.tasks_done - 1
-    table = Table(title=f"{record.meta.get('strategy', '')} on {record.meta.get('stream', '')}: test metrics per task")
-    for col in ("task", "classes", "acc@learned", "acc final", "AUROC final", "forgetting", "params", "learn s"):
+    table = Table(
+        title=f"{record.meta.get('strategy', '')} on {record.meta.get('stream', '')}: test metrics per task"
+    )
+    for col in (
+        "task",
+        "classes",
+        "acc@learned",
+        "acc final",
+        "AUROC final",
+        "forgetting",
+        "params",
+        "learn s",
+    ):
         table.add_column(col, justify="right")
     for j in range(record.tasks_done):
         best = max(acc[i][j] for i in range(j, last + 1))

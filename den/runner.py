@@ -57,7 +57,9 @@ def run_stream(
         record.params.append(strategy.num_parameters())
         record.learn_time_s.append(round(learn_s, 3))
         record.eval_time_s.append(round(eval_s, 3))
-        record.tasks.append({"task_id": i, "classes": task.classes, "sizes": task.sizes, "report": report})
+        record.tasks.append(
+            {"task_id": i, "classes": task.classes, "sizes": task.sizes, "report": report}
+        )
         record.wall_time_s = time.perf_counter() - start
 
         append_jsonl(lines, output_dir / "metrics.jsonl")

@@ -47,7 +47,9 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError as err:
         raise ConfigError("device", name, str(err), "use auto, cpu, cuda, cuda:N or mps") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device", name, "CUDA is not available on this machine", "use device=auto or device=cpu")
+        raise ConfigError(
+            "device", name, "CUDA is not available on this machine", "use device=auto or device=cpu"
+        )
     return device
 
 

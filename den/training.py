@@ -116,7 +116,9 @@ def train_phase(
         while step < max_iters:
             epoch_step = step % steps_per_epoch
             if epoch_step == 0:
-                order = torch.randperm(n, generator=generator, device="cpu").to(device, non_blocking=True)
+                order = torch.randperm(n, generator=generator, device="cpu").to(
+                    device, non_blocking=True
+                )
                 if step > 0 and cfg.lr_decay != 1.0:
                     for group in optimizer.param_groups:
                         group["lr"] *= cfg.lr_decay
@@ -153,7 +155,9 @@ def train_phase(
             last_train = float(running) / window
         bar.update(step, loss=last_train, val=best_val if has_val else None)
     seconds = time.perf_counter() - start
-    result = PhaseResult(name, step, last_train, best_val if has_val else None, seconds, stopped_early)
+    result = PhaseResult(
+        name, step, last_train, best_val if has_val else None, seconds, stopped_early
+    )
     log.info(
         "task %d %-18s steps %5d  loss %.4f  val %s  %.1fs (%.2f ms/step)%s",
         task_id + 1,
@@ -168,7 +172,9 @@ def train_phase(
     return result
 
 
-def _decay_and_mask(params: list[torch.Tensor], masks: list[torch.Tensor | None], weight_decay: float) -> None:
+def _decay_and_mask(
+    params: list[torch.Tensor], masks: list[torch.Tensor | None], weight_decay: float
+) -> None:
     """Coupled L2 (grad += wd * w, as Adam's weight_decay) then zero the frozen entries."""
     with torch.no_grad():
         for p, m in zip(params, masks, strict=True):

@@ -23,14 +23,52 @@ def require(key: str, value: Any, ok: bool, problem: str, fix: str) -> None:
 def check_trainer_config(cfg: Any) -> None:
     for key in ("batch_size", "max_iters", "eval_every", "eval_batch_size", "log_every"):
         value = getattr(cfg, key)
-        require(f"trainer.{key}", value, value >= 1, "must be at least 1", f"set trainer.{key} to a positive integer")
-    require("trainer.lr", cfg.lr, cfg.lr > 0, "the learning rate must be > 0", "use e.g. trainer.lr=1e-3")
-    require("trainer.weight_decay", cfg.weight_decay, cfg.weight_decay >= 0, "must be >= 0", "use 0 to disable it")
-    require("trainer.lr_decay", cfg.lr_decay, 0 < cfg.lr_decay <= 1, "must be in (0, 1]", "use 1.0 for no decay")
-    require("trainer.patience", cfg.patience, cfg.patience >= 0, "must be >= 0", "use 0 to disable early stopping")
+        require(
+            f"trainer.{key}",
+            value,
+            value >= 1,
+            "must be at least 1",
+            f"set trainer.{key} to a positive integer",
+        )
+    require(
+        "trainer.lr",
+        cfg.lr,
+        cfg.lr > 0,
+        "the learning rate must be > 0",
+        "use e.g. trainer.lr=1e-3",
+    )
+    require(
+        "trainer.weight_decay",
+        cfg.weight_decay,
+        cfg.weight_decay >= 0,
+        "must be >= 0",
+        "use 0 to disable it",
+    )
+    require(
+        "trainer.lr_decay",
+        cfg.lr_decay,
+        0 < cfg.lr_decay <= 1,
+        "must be in (0, 1]",
+        "use 1.0 for no decay",
+    )
+    require(
+        "trainer.patience",
+        cfg.patience,
+        cfg.patience >= 0,
+        "must be >= 0",
+        "use 0 to disable early stopping",
+    )
     require("trainer.min_delta", cfg.min_delta, cfg.min_delta >= 0, "must be >= 0", "use e.g. 0.0")
-    require("trainer.momentum", cfg.momentum, 0 <= cfg.momentum < 1, "must be in [0, 1)", "use e.g. 0.9")
-    require("trainer.optimizer", cfg.optimizer, cfg.optimizer in ("adam", "sgd"), "unknown optimiser", "use adam or sgd")
+    require(
+        "trainer.momentum", cfg.momentum, 0 <= cfg.momentum < 1, "must be in [0, 1)", "use e.g. 0.9"
+    )
+    require(
+        "trainer.optimizer",
+        cfg.optimizer,
+        cfg.optimizer in ("adam", "sgd"),
+        "unknown optimiser",
+        "use adam or sgd",
+    )
 
 
 def validate_config(cfg: Any) -> None:
@@ -40,7 +78,13 @@ def validate_config(cfg: Any) -> None:
     check_trainer_config(cfg.trainer)
     require("seed", cfg.seed, cfg.seed >= 0, "must be >= 0", "use a non-negative integer")
     if cfg.threads is not None:
-        require("threads", cfg.threads, cfg.threads >= 1, "must be at least 1", "set threads=null for PyTorch's default")
+        require(
+            "threads",
+            cfg.threads,
+            cfg.threads >= 1,
+            "must be at least 1",
+            "set threads=null for PyTorch's default",
+        )
     from den.strategies.registry import validate_strategy_config
 
     validate_strategy_config(cfg.strategy)

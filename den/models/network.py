@@ -158,7 +158,11 @@ class MultiHeadNet(nn.Module):
         heads never read units created after their task, so they never grow).
         """
         if layer + 1 < self.num_layers:
-            return self.weights, layer + 1, self.in_blocks[layer + 1] if self.kinds[layer + 1] == "linear" else 1
+            return (
+                self.weights,
+                layer + 1,
+                self.in_blocks[layer + 1] if self.kinds[layer + 1] == "linear" else 1,
+            )
         return self.head_weights, task_id, self.head_block
 
     def unit_columns(self, layer: int, units: torch.Tensor, task_id: int) -> torch.Tensor:
@@ -188,12 +192,16 @@ class MultiHeadNet(nn.Module):
         """
         weight = self.weights[layer]
         if rows is None:
-            fresh_w, fresh_b = self._init_tensors((count, *weight.shape[1:]), fan_in=weight[0].numel(), device=weight.device)
+            fresh_w, fresh_b = self._init_tensors(
+                (count, *weight.shape[1:]), fan_in=weight[0].numel(), device=weight.device
+            )
             rows = fresh_w
             bias = fresh_b if bias is None else bias
         k = rows.shape[0]
         if bias is None:
-            bias = self._init_tensors((k, *weight.shape[1:]), fan_in=weight[0].numel(), device=weight.device)[1]
+            bias = self._init_tensors(
+                (k, *weight.shape[1:]), fan_in=weight[0].numel(), device=weight.device
+            )[1]
         start = weight.shape[0]
         self.weights[layer] = nn.Parameter(torch.cat([weight.detach(), rows.to(weight)]))
         self.biases[layer] = nn.Parameter(torch.cat([self.biases[layer].detach(), bias.to(weight)]))
@@ -207,7 +215,9 @@ class MultiHeadNet(nn.Module):
             consumer_columns = self._init_tensors(
                 (target.shape[0], k * block, *target.shape[2:]), fan_in=fan_in, device=target.device
             )[0]
-        plist[index] = nn.Parameter(torch.cat([target.detach(), consumer_columns.to(target)], dim=1))
+        plist[index] = nn.Parameter(
+            torch.cat([target.detach(), consumer_columns.to(target)], dim=1)
+        )
         self.structure_changed()
         return torch.arange(start, start + k, device=weight.device)
 
@@ -268,7 +278,9 @@ class MultiHeadNet(nn.Module):
         return weight[:n_out, :n_in].contiguous(), bias[:n_out]
 
     # ----------------------------------------------------------------- init
-    def _new_weights(self, layer: int, n_out: int, n_in_units: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _new_weights(
+        self, layer: int, n_out: int, n_in_units: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         shape = self._weight_shape(layer, n_out, n_in_units)
         return self._init_tensors(shape, fan_in=math.prod(shape[1:]))
 
@@ -325,19 +337,30 @@ def check_model_config(cfg: ModelConfig) -> None:
     for key in ("hidden", "conv_channels"):
         sizes = list(getattr(cfg, key))
         if any(s < 1 for s in sizes):
-            raise ConfigError(f"model.{key}", sizes, "every layer needs at least one unit", "use positive sizes")
+            raise ConfigError(
+                f"model.{key}", sizes, "every layer needs at least one unit", "use positive sizes"
+            )
     if cfg.arch == "conv" and not cfg.conv_channels:
         raise ConfigError(
-            "model.conv_channels", [], "a conv model needs at least one conv layer", "list its filters, e.g. [20, 50]"
+            "model.conv_channels",
+            [],
+            "a conv model needs at least one conv layer",
+            "list its filters, e.g. [20, 50]",
         )
     if not cfg.hidden and cfg.arch == "mlp":
-        raise ConfigError("model.hidden", [], "the model has no hidden layer", "give at least one layer size")
+        raise ConfigError(
+            "model.hidden", [], "the model has no hidden layer", "give at least one layer size"
+        )
     for key in ("kernel_size", "pool"):
         value = getattr(cfg, key)
         if value < 1:
-            raise ConfigError(f"model.{key}", value, "must be at least 1", "use e.g. kernel_size=5, pool=2")
+            raise ConfigError(
+                f"model.{key}", value, "must be at least 1", "use e.g. kernel_size=5, pool=2"
+            )
     if cfg.init not in ("default", "truncated_normal"):
-        raise ConfigError("model.init", cfg.init, "unknown initialisation", "use default or truncated_normal")
+        raise ConfigError(
+            "model.init", cfg.init, "unknown initialisation", "use default or truncated_normal"
+        )
 
 
 def build_network(cfg: ModelConfig, input_shape: Sequence[int]) -> MultiHeadNet:

@@ -54,6 +54,7 @@ class Strategy(ABC):
     @classmethod
     def check_config(cls, cfg: StrategyConfig) -> None:
         """Raise :class:`~den.errors.ConfigError` for impossible hyperparameters (start-up)."""
+        return None  # noqa: B027  (optional hook: most strategies have nothing to check)
 
     # ----------------------------------------------------------------- the protocol
     @abstractmethod
@@ -101,5 +102,13 @@ class Strategy(ABC):
         """:func:`train_phase` with this strategy's trainer config and generator."""
         kwargs.setdefault("val_loss", self.data_loss(self.net, task_id))
         return train_phase(
-            name, params, objective, train, self.trainer_cfg, self.generator, val=val, task_id=task_id, **kwargs
+            name,
+            params,
+            objective,
+            train,
+            self.trainer_cfg,
+            self.generator,
+            val=val,
+            task_id=task_id,
+            **kwargs,
         )

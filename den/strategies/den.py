@@ -65,13 +65,19 @@ class DENStrategy(Strategy):
         for key in ("l1", "l2", "gl", "lam", "tau", "sigma", "sigma_conv"):
             value = getattr(cfg, key)
             if value < 0:
-                raise ConfigError(f"strategy.{key}", value, "must be >= 0", f"set strategy.{key} to 0 or more")
+                raise ConfigError(
+                    f"strategy.{key}", value, "must be >= 0", f"set strategy.{key} to 0 or more"
+                )
         if cfg.k < 0:
-            raise ConfigError("strategy.k", cfg.k, "must be >= 0", "set strategy.k to the units per expansion")
+            raise ConfigError(
+                "strategy.k", cfg.k, "must be >= 0", "set strategy.k to the units per expansion"
+            )
         if cfg.prox_scale not in ("step", "lr"):
             raise ConfigError("strategy.prox_scale", cfg.prox_scale, "unknown", "use step or lr")
         if cfg.expansion_loss not in ("train", "val"):
-            raise ConfigError("strategy.expansion_loss", cfg.expansion_loss, "unknown", "use train or val")
+            raise ConfigError(
+                "strategy.expansion_loss", cfg.expansion_loss, "unknown", "use train or val"
+            )
         for key in ("head_fit_iters", "max_split_per_layer"):
             value = getattr(cfg, key)
             if value is not None and value < 0:
@@ -93,13 +99,19 @@ class DENStrategy(Strategy):
         else:
             prev = ops.snapshot(self.net)
             self.net.add_head(task.num_classes, t)
-            loss = _timed(report, "selective_retraining", lambda: selective_retrain(self, t, train, val, prev, report))
+            loss = _timed(
+                report,
+                "selective_retraining",
+                lambda: selective_retrain(self, t, train, val, prev, report),
+            )
             report["expansion_loss"] = loss
             report["expanded"] = loss > self.cfg.tau
             if report["expanded"]:
                 _timed(report, "expansion", lambda: expand_network(self, t, train, val, report))
             if report["expanded"] or self.cfg.split_always:
-                _timed(report, "split", lambda: split_drifted_units(self, t, train, val, prev, report))
+                _timed(
+                    report, "split", lambda: split_drifted_units(self, t, train, val, prev, report)
+                )
         report["widths"] = self.net.widths()
         report["params"] = self.net.num_parameters()
         report["params_task"] = self.net.num_parameters_for(t)
@@ -138,8 +150,12 @@ class DENStrategy(Strategy):
         bias_masks = bias_masks or [None] * len(biases)
         params = [*weights, *biases, head_w, head_b]
         masks = [*trunk_masks, *bias_masks, head_mask, None]
-        float_masks = [None if m is None else m.to(p.dtype) for p, m in zip(params, masks, strict=True)]
-        l1_targets = [(w, m) for w, m in zip(weights, trunk_masks, strict=True)] + [(head_w, head_mask)]
+        float_masks = [
+            None if m is None else m.to(p.dtype) for p, m in zip(params, masks, strict=True)
+        ]
+        l1_targets = [(w, m) for w, m in zip(weights, trunk_masks, strict=True)] + [
+            (head_w, head_mask)
+        ]
         data_loss = self.data_loss(net, t)
         objective = data_loss if penalty is None else (lambda x, y: data_loss(x, y) + penalty())
         result = self.fit(
@@ -176,24 +192,46 @@ def train_sparse(s: DENStrategy, train: Split, val: Split, report: dict[str, Any
 # --------------------------------------------------------------------------- step 1
 
 
-def fit_sparse_head(s: DENStrategy, t: int, train: Split, val: Split, report: dict[str, Any]) -> PhaseResult:
+def fit_sparse_head(
+    s: DENStrategy, t: int, train: Split, val: Split, report: dict[str, Any]
+) -> PhaseResult:
     """Step 1.1: hidden layers frozen, train the new head with an L1 proximal step so that it
     reads only a few top units. A real fit (``head_fit_iters``, default the phase budget);
-    the DEN code runs a single iteration here, which selects almost every unit."""
+    the DEN code runs a single iteration here, which selects almost every unit.
+
+    The trunk is frozen, so its features are computed once and the head trains on them:
+    the same optimisation as training through the trunk, at the cost of a linear layer.
+    """
     net = s.net
     head_w, head_b = net.head_parameters(t)
+    with torch.no_grad():
+        feats = [
+            Split(_features(net, d.x, s.trainer_cfg.eval_batch_size), d.y) for d in (train, val)
+        ]
+
+    def head_loss(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return cross_entropy(torch.nn.functional.linear(h, head_w, head_b), y)
+
     result = s.fit(
         "head_fit",
         [head_w, head_b],
-        s.data_loss(net, t),
-        train,
-        val,
+        head_loss,
+        feats[0],
+        feats[1],
         t,
+        val_loss=head_loss,
         after_step=s.prox([(head_w, None)]),
         max_iters=s.cfg.head_fit_iters,
     )
     report["phases"]["head_fit"] = result.as_dict()
     return result
+
+
+def _features(net: Any, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Last hidden layer's output [N, n_L * block] for all of ``x``, in large batches."""
+    return torch.cat(
+        [net.features(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+    )
 
 
 def selective_retrain(
@@ -213,7 +251,10 @@ def selective_retrain(
     report["selected"] = [int(m.sum()) for m in selected]
     device = net.weights[0].device
     below = [ops.input_units_all(net, device), *selected[:-1]]
-    trunk_masks = [ops.weight_mask(net, layer, selected[layer], below[layer]) for layer in range(net.num_layers)]
+    trunk_masks = [
+        ops.weight_mask(net, layer, selected[layer], below[layer])
+        for layer in range(net.num_layers)
+    ]
     head_mask = ops.head_mask(net, t, selected[-1])
     lam = s.cfg.lam
     s.run_phase(
@@ -256,7 +297,9 @@ def delete_dead_units(net: Any, t: int) -> list[int]:
     return kept
 
 
-def expand_network(s: DENStrategy, t: int, train: Split, val: Split, report: dict[str, Any]) -> list[int]:
+def expand_network(
+    s: DENStrategy, t: int, train: Split, val: Split, report: dict[str, Any]
+) -> list[int]:
     """Step 2 (Eq. 3): add k units per layer, train ONLY the new weights (new units' incoming
     weights, every weight leaving a new unit, head t) with L1 + group-lasso proximal steps,
     then delete the new units whose group went to zero. Returns units kept per layer."""
@@ -265,8 +308,13 @@ def expand_network(s: DENStrategy, t: int, train: Split, val: Split, report: dic
     device = net.weights[0].device
     fresh = ops.new_units(net, t, device)
     below = [torch.zeros(net.input_units(0), dtype=torch.bool, device=device), *fresh[:-1]]
-    trunk_masks = [ops.weight_mask(net, layer, fresh[layer], below[layer], union=True) for layer in range(net.num_layers)]
-    groups = [(net.weights[layer], net.biases[layer], fresh[layer]) for layer in range(net.num_layers)]
+    trunk_masks = [
+        ops.weight_mask(net, layer, fresh[layer], below[layer], union=True)
+        for layer in range(net.num_layers)
+    ]
+    groups = [
+        (net.weights[layer], net.biases[layer], fresh[layer]) for layer in range(net.num_layers)
+    ]
     s.run_phase("expansion", t, train, val, report, trunk_masks, fresh, None, groups=groups)
     kept = delete_dead_units(net, t)
     report["expansion_added"] = [s.cfg.k] * net.num_layers
@@ -278,7 +326,9 @@ def expand_network(s: DENStrategy, t: int, train: Split, val: Split, report: dic
 
 
 @torch.no_grad()
-def duplicate_units(net: Any, t: int, layer: int, units: torch.Tensor, prev: tuple[torch.Tensor, torch.Tensor]) -> None:
+def duplicate_units(
+    net: Any, t: int, layer: int, units: torch.Tensor, prev: tuple[torch.Tensor, torch.Tensor]
+) -> None:
     """Split ``units`` of ``layer``: each copy (timestamp t, appended) carries the unit's new
     weights; the original gets back its weights of W^{t-1} for the old tasks and drops its
     weights from units of task t. Head t then reads the copy instead of the original; the
@@ -287,7 +337,13 @@ def duplicate_units(net: Any, t: int, layer: int, units: torch.Tensor, prev: tup
     plist, index, _ = net.consumer(layer, t)
     columns = net.unit_columns(layer, units, t)
     consumer_cols = plist[index].detach()[:, columns].clone()
-    net.append_units(layer, t, rows=weight.detach()[units].clone(), bias=bias.detach()[units].clone(), consumer_columns=consumer_cols)
+    net.append_units(
+        layer,
+        t,
+        rows=weight.detach()[units].clone(),
+        bias=bias.detach()[units].clone(),
+        consumer_columns=consumer_cols,
+    )
     weight, bias = net.weights[layer], net.biases[layer]
     pw, pb = prev
     old = ops.old_part(weight, pw)
@@ -339,6 +395,9 @@ def split_drifted_units(
         device = net.weights[0].device
         fresh = ops.new_units(net, t, device)
         below = [torch.zeros(net.input_units(0), dtype=torch.bool, device=device), *fresh[:-1]]
-        trunk_masks = [ops.weight_mask(net, layer, fresh[layer], below[layer], union=True) for layer in range(net.num_layers)]
+        trunk_masks = [
+            ops.weight_mask(net, layer, fresh[layer], below[layer], union=True)
+            for layer in range(net.num_layers)
+        ]
         s.run_phase("split_retrain", t, train, val, report, trunk_masks, fresh, None)
     return copies

@@ -17,7 +17,9 @@ from den.models.network import MultiHeadNet
 # ----------------------------------------------------------------------------- proximal steps
 
 
-def soft_threshold_(weight: torch.Tensor, threshold: float, mask: torch.Tensor | None = None) -> None:
+def soft_threshold_(
+    weight: torch.Tensor, threshold: float, mask: torch.Tensor | None = None
+) -> None:
     """In place: w <- sign(w) * max(|w| - threshold, 0), only where ``mask`` (bool) is True.
 
     The proximal operator of threshold * ||w||_1: entries with |w| <= threshold become 0.0
@@ -122,7 +124,9 @@ def connectivity(net: MultiHeadNet, layer: int) -> torch.Tensor:
     return (weight != 0).view(weight.shape[0], n_in, -1).any(dim=2)
 
 
-def head_connectivity(net: MultiHeadNet, task_id: int, first_output_only: bool = False) -> torch.Tensor:
+def head_connectivity(
+    net: MultiHeadNet, task_id: int, first_output_only: bool = False
+) -> torch.Tensor:
     """Bool [n_L]: last-layer units with a non-zero weight to ANY output of head ``task_id``
     (or to output 0 only, as the DEN code does, with ``first_output_only``)."""
     head = net.head_weights[task_id]
@@ -132,7 +136,9 @@ def head_connectivity(net: MultiHeadNet, task_id: int, first_output_only: bool =
 
 
 @torch.no_grad()
-def select_subnetwork(net: MultiHeadNet, task_id: int, first_output_only: bool = False) -> list[torch.Tensor]:
+def select_subnetwork(
+    net: MultiHeadNet, task_id: int, first_output_only: bool = False
+) -> list[torch.Tensor]:
     """Breadth-first search from head ``task_id`` down the network (Sec. 3.1, Alg. 2).
 
     Returns bool [n_l] per hidden layer: the last layer's units connected to the head, then,
@@ -151,7 +157,10 @@ def select_subnetwork(net: MultiHeadNet, task_id: int, first_output_only: bool =
 @torch.no_grad()
 def snapshot(net: MultiHeadNet) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Copies of every hidden layer's (weight, bias): W^{t-1} at the start of a task."""
-    return [(w.detach().clone(), b.detach().clone()) for w, b in zip(net.weights, net.biases, strict=True)]
+    return [
+        (w.detach().clone(), b.detach().clone())
+        for w, b in zip(net.weights, net.biases, strict=True)
+    ]
 
 
 def old_part(weight: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
@@ -159,17 +168,25 @@ def old_part(weight: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
     return weight[tuple(slice(0, s) for s in prev.shape)]
 
 
-def l2_to_previous(net: MultiHeadNet, prev: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+def l2_to_previous(
+    net: MultiHeadNet, prev: Sequence[tuple[torch.Tensor, torch.Tensor]]
+) -> torch.Tensor:
     """sum_l ||W_l^old - W_l^{t-1}||_2^2 + ||b_l^old - b_l^{t-1}||^2 over the weights that
     existed before the task (Eq. 2 and Eq. 4's regulariser)."""
     total = net.weights[0].new_zeros(())
     for weight, bias, (pw, pb) in zip(net.weights, net.biases, prev, strict=True):
-        total = total + (old_part(weight, pw) - pw).pow(2).sum() + (bias[: pb.shape[0]] - pb).pow(2).sum()
+        total = (
+            total
+            + (old_part(weight, pw) - pw).pow(2).sum()
+            + (bias[: pb.shape[0]] - pb).pow(2).sum()
+        )
     return total
 
 
 @torch.no_grad()
-def unit_drift(weight: torch.Tensor, bias: torch.Tensor, prev: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+def unit_drift(
+    weight: torch.Tensor, bias: torch.Tensor, prev: tuple[torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
     """rho_i = ||(w_i, b_i)^t - (w_i, b_i)^{t-1}||_2 over old inputs, for every old unit i
     (float [n_old]). The bias counts: a unit whose bias moved computes something new."""
     pw, pb = prev

@@ -23,11 +23,18 @@ STRATEGY_SCHEMAS: dict[str, type] = {
 
 
 def build_strategy(
-    cfg, model_cfg: ModelConfig, trainer_cfg: TrainerConfig, input_shape: Sequence[int], device: torch.device, seed: int
+    cfg,
+    model_cfg: ModelConfig,
+    trainer_cfg: TrainerConfig,
+    input_shape: Sequence[int],
+    device: torch.device,
+    seed: int,
 ) -> Strategy:
     """Instantiate the strategy named ``cfg.name``."""
     if cfg.name not in STRATEGIES:
-        raise ConfigError("strategy.name", cfg.name, "unknown strategy", f"use one of {sorted(STRATEGIES)}")
+        raise ConfigError(
+            "strategy.name", cfg.name, "unknown strategy", f"use one of {sorted(STRATEGIES)}"
+        )
     cfg = as_dataclass(cfg, STRATEGY_SCHEMAS[cfg.name])
     return STRATEGIES[cfg.name](cfg, model_cfg, trainer_cfg, input_shape, device, seed)
 
@@ -35,5 +42,7 @@ def build_strategy(
 def validate_strategy_config(cfg) -> None:
     """Unknown names fail here; each strategy class may add its own ``check_config``."""
     if cfg.name not in STRATEGIES:
-        raise ConfigError("strategy.name", cfg.name, "unknown strategy", f"use one of {sorted(STRATEGIES)}")
+        raise ConfigError(
+            "strategy.name", cfg.name, "unknown strategy", f"use one of {sorted(STRATEGIES)}"
+        )
     STRATEGIES[cfg.name].check_config(cfg)

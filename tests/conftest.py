@@ -1,0 +1,160 @@
+"""Shared fixtures: tiny on-disk datasets and a helper that runs the real entry point.
+
+Nothing here reads /work/shared or the network: the datasets are written by numpy/PIL into
+pytest's temporary directories, and every run of ``python -m den.train`` gets
+``WANDB_MODE=disabled`` and no ``DEN_DATA_ROOT`` (so a forgotten ``stream.root=`` cannot
+silently read the real data).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+IMAGE_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
+
+# One distinct, saturated colour per class of the tiny image folder.
+PALETTE = np.array(
+    [
+        [230, 25, 25],
+        [25, 230, 25],
+        [25, 25, 230],
+        [230, 230, 25],
+        [230, 25, 230],
+        [25, 230, 230],
+        [240, 140, 20],
+        [120, 40, 200],
+        [250, 250, 250],
+        [10, 10, 10],
+    ],
+    dtype=np.int16,
+)
+
+
+# --------------------------------------------------------------------------- tiny MNIST
+
+
+def write_idx_images(path: Path, images: np.ndarray) -> None:
+    """Uncompressed IDX3 uint8: magic 0x00000803, then N, 28, 28 (big-endian int32)."""
+    n, h, w = images.shape
+    path.write_bytes(struct.pack(">IIII", 0x00000803, n, h, w) + images.astype(np.uint8).tobytes())
+
+
+def write_idx_labels(path: Path, labels: np.ndarray) -> None:
+    """Uncompressed IDX1 uint8: magic 0x00000801, then N (big-endian int32)."""
+    path.write_bytes(struct.pack(">II", 0x00000801, labels.shape[0]) + labels.astype(np.uint8).tobytes())
+
+
+def make_digit_like(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` 28x28 uint8 images, balanced over 10 classes; class c lights its own 7x7 block.
+
+    The blocks sit on a 4x4 grid (the first 10 cells), with noise of up to 60 everywhere and
+    block intensities 180..255, so a linear model separates the classes easily.
+    """
+    labels = np.arange(n) % 10
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(n, 28, 28), dtype=np.int16)
+    for i, c in enumerate(labels):
+        r, col = divmod(int(c), 4)
+        images[i, 7 * r : 7 * r + 7, 7 * col : 7 * col + 7] = rng.integers(180, 256, size=(7, 7))
+    return images.astype(np.uint8), labels.astype(np.uint8)
+
+
+def write_tiny_mnist(root: Path, n_train: int = 600, n_test: int = 200, seed: int = 0) -> Path:
+    """torchvision's MNIST layout ``root/MNIST/raw/*-ubyte`` with a learnable tiny dataset."""
+    rng = np.random.default_rng(seed)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images, labels = make_digit_like(n, rng)
+        write_idx_images(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx_labels(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder usable as ``stream.root`` for MNIST: 600 train / 200 test images, 10 classes."""
+    return write_tiny_mnist(tmp_path_factory.mktemp("tiny_mnist"))
+
+
+# --------------------------------------------------------------------------- tiny image folder
+
+
+def write_tiny_imagefolder(root: Path, n_train: int = 30, n_test: int = 10, seed: int = 0) -> Path:
+    """``root/{train,test}/<class>/*.png``: 10 classes of 32x32 RGB images, one colour each."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for c, name in enumerate(IMAGE_CLASSES):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                noise = rng.integers(-20, 21, size=(32, 32, 3), dtype=np.int16)
+                pixels = np.clip(PALETTE[c] + noise, 0, 255).astype(np.uint8)
+                Image.fromarray(pixels, mode="RGB").save(folder / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_imagefolder_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder usable as ``stream.root`` with ``stream.source=imagefolder`` (CIFAR-10 names)."""
+    return write_tiny_imagefolder(tmp_path_factory.mktemp("tiny_imagefolder"))
+
+
+# --------------------------------------------------------------------------- the entry point
+
+
+def run_train(
+    *overrides: str,
+    cwd: str | os.PathLike,
+    env_extra: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """Run ``python -m den.train *overrides`` with its Hydra run directory at ``cwd``.
+
+    The process itself runs in the repository root (where ``conf/`` and ``den/`` live);
+    ``cwd`` is where the run writes (``hydra.run.dir``): results.json, metrics.jsonl, ...
+    With ``check`` a non-zero exit fails the test and shows the tail of the output.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("DEN_DATA_ROOT", "HYDRA_FULL_ERROR")}
+    env["WANDB_MODE"] = "disabled"
+    env.update(env_extra or {})
+    cmd = [sys.executable, "-m", "den.train", *overrides, f"hydra.run.dir={Path(cwd)}"]
+    proc = subprocess.run(
+        cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited with {proc.returncode}\n"
+            f"--- stdout (tail) ---\n{proc.stdout[-3000:]}\n--- stderr (tail) ---\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+@pytest.fixture(name="run_train")
+def run_train_fixture() -> Callable[..., subprocess.CompletedProcess]:
+    """The :func:`run_train` helper, for tests that prefer a fixture to an import."""
+    return run_train
