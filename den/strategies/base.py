@@ -54,7 +54,7 @@ class Strategy(ABC):
     @classmethod
     def check_config(cls, cfg: StrategyConfig) -> None:
         """Raise :class:`~den.errors.ConfigError` for impossible hyperparameters (start-up)."""
-        return None  # noqa: B027  (optional hook: most strategies have nothing to check)
+        return None  # an optional hook: most strategies have nothing to check
 
     # ----------------------------------------------------------------- the protocol
     @abstractmethod
