@@ -11,14 +11,17 @@ from den.errors import ConfigError
 from den.strategies.base import Strategy, as_dataclass
 from den.strategies.den import DENConfig, DENStrategy
 from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
+from den.strategies.stl import STLConfig, STLStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "finetune": FinetuneStrategy,
     "den": DENStrategy,
+    "stl": STLStrategy,
 }
 STRATEGY_SCHEMAS: dict[str, type] = {
     "finetune": FinetuneConfig,
     "den": DENConfig,
+    "stl": STLConfig,
 }
 
 
