@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from den.data.streams import Stream
@@ -25,11 +26,13 @@ def run_stream(
     logger: Logger,
     output_dir: str | Path,
     eval_batch_size: int = 4096,
+    on_task_end: Callable[[RunRecord], None] | None = None,
 ) -> RunRecord:
     """Learn ``stream`` task by task, continuing after ``record.tasks_done`` finished tasks.
 
     After each task: evaluate tasks 0..i on validation and test, extend the matrices, append
-    to ``metrics.jsonl``, rewrite ``results.json`` (status ``running``) and tell the logger.
+    to ``metrics.jsonl``, rewrite ``results.json`` (status ``running``), tell the logger and
+    call ``on_task_end`` (the checkpoint).
     """
     output_dir = Path(output_dir)
     start = time.perf_counter() - record.wall_time_s
@@ -68,6 +71,8 @@ def run_stream(
         summary = _task_summary(record, i)
         logger.log_task(i, summary)
         write_json_atomic(record.to_json("running"), output_dir / "results.json")
+        if on_task_end is not None:
+            on_task_end(record)
         log.info(
             "after task %d: avg test acc %.4f, avg AUROC %.4f, params %s (capacity %.2f), learn %.1fs, eval %.1fs",
             i + 1,

@@ -20,6 +20,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from den.checkpoint import load_checkpoint, save_checkpoint
 from den.config import register_configs
 from den.data.streams import build_stream
 from den.errors import ConfigError, DenError
@@ -67,7 +68,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """One run of one config; returns the results dict that was written to disk."""
     started = time.perf_counter()
     validate_config(cfg)
-    output_dir = Path(cfg.paths.output_dir)
+    output_dir = resume_dir(cfg) or Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     setup_torch(cfg, device)
@@ -94,6 +95,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "config": OmegaConf.to_container(cfg, resolve=True),
         },
     )
+    if cfg.resume:
+        record = resume_record(cfg, output_dir, strategy, record)
+        started -= record.wall_time_s
     log.info(
         "%s on %s (%d tasks), model %s (%s params), device %s, output %s",
         cfg.strategy.name,
@@ -107,7 +111,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     logger = build_logger(cfg.logger, output_dir)
     failed = True
     try:
-        run_stream(stream, strategy, record, logger, output_dir, cfg.trainer.eval_batch_size)
+        run_stream(
+            stream,
+            strategy,
+            record,
+            logger,
+            output_dir,
+            cfg.trainer.eval_batch_size,
+            on_task_end=lambda rec: save_checkpoint(output_dir, strategy, rec),
+        )
         record.wall_time_s = time.perf_counter() - started
         results = record.to_json("complete")
         write_json_atomic(results, output_dir / "results.json")
@@ -118,6 +130,44 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     print_summary(record)
     log.info("results: %s", output_dir / "results.json")
     return results
+
+
+# Config sections that must match for a resumed run to continue the same experiment.
+RESUME_KEYS = ("stream", "model", "strategy", "trainer", "seed")
+
+
+def resume_dir(cfg: DictConfig) -> Path | None:
+    """The directory to continue: ``resume=<dir>``, or this run's own with ``resume=true``."""
+    if not cfg.resume:
+        return None
+    if str(cfg.resume).lower() == "true":
+        return Path(cfg.paths.output_dir)
+    path = Path(cfg.resume).expanduser()
+    if not path.is_dir():
+        raise ConfigError(
+            "resume",
+            cfg.resume,
+            "no such run directory",
+            "pass the folder that holds checkpoint.pt",
+        )
+    return path
+
+
+def resume_record(cfg: DictConfig, output_dir: Path, strategy: Any, fresh: RunRecord) -> RunRecord:
+    """Load the checkpoint of ``output_dir`` into ``strategy``; refuse a different experiment."""
+    record = load_checkpoint(output_dir, strategy)
+    saved, now = record.meta.get("config", {}), fresh.meta["config"]
+    for key in RESUME_KEYS:
+        if key in saved and saved[key] != now[key]:
+            raise ConfigError(
+                key,
+                now[key],
+                f"differs from the run being resumed in {output_dir} ({saved[key]!r})",
+                "resume with the same overrides as the original run",
+            )
+    record.meta["resumed_at_task"] = record.meta.get("resumed_at_task", []) + [record.tasks_done]
+    log.info("resuming %s after %d finished tasks", output_dir, record.tasks_done)
+    return record
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
