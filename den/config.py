@@ -34,7 +34,8 @@ class StreamConfig:
     num_tasks: int = 10
     classes_per_task: int | None = None  # split streams; None = all classes / num_tasks
     samples_per_task: int | None = None  # training examples per task; None = all
-    val_size: int = 5000  # taken from the training set (per task for split streams)
+    val_size: int = 5000  # held out of the training set before tasks are formed (shared out
+    # among split tasks; the same images, permuted, for permuted tasks)
     test_samples_per_task: int | None = None  # None = the whole test split of the task
     class_order_seed: int | None = None  # None = natural class order (0, 1, 2, ...)
     permute_first_task: bool = True  # permuted streams: False leaves task 1 unpermuted

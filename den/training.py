@@ -144,6 +144,8 @@ def train_phase(
                 bar.update(step, loss=last_train, val=best_val if has_val else None)
             if has_val and (step % cfg.eval_every == 0 or step == max_iters):
                 current = evaluate_loss(val_loss, val, cfg.eval_batch_size)
+                if not math.isfinite(current):
+                    raise NonFiniteLossError(task_id, name, step, current)
                 if current < best_val - cfg.min_delta:
                     best_val, bad_checks = current, 0
                 else:
@@ -153,6 +155,8 @@ def train_phase(
                         break
         if window:
             last_train = float(running) / window
+            if not math.isfinite(last_train):
+                raise NonFiniteLossError(task_id, name, step, last_train)
         bar.update(step, loss=last_train, val=best_val if has_val else None)
     seconds = time.perf_counter() - start
     result = PhaseResult(

@@ -17,8 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from anywhere
+    sys.path.insert(0, str(REPO_ROOT))
+
+# The machine has 2 cores, often shared with other jobs: OpenMP's spinning threads then make
+# tiny networks 100x slower. One thread is also the fastest setting for the tiny test models.
+torch.set_num_threads(1)
 
 IMAGE_CLASSES = [
     "airplane",
@@ -62,7 +69,9 @@ def write_idx_images(path: Path, images: np.ndarray) -> None:
 
 def write_idx_labels(path: Path, labels: np.ndarray) -> None:
     """Uncompressed IDX1 uint8: magic 0x00000801, then N (big-endian int32)."""
-    path.write_bytes(struct.pack(">II", 0x00000801, labels.shape[0]) + labels.astype(np.uint8).tobytes())
+    path.write_bytes(
+        struct.pack(">II", 0x00000801, labels.shape[0]) + labels.astype(np.uint8).tobytes()
+    )
 
 
 def make_digit_like(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -137,10 +146,12 @@ def run_train(
 
     The process itself runs in the repository root (where ``conf/`` and ``den/`` live);
     ``cwd`` is where the run writes (``hydra.run.dir``): results.json, metrics.jsonl, ...
-    With ``check`` a non-zero exit fails the test and shows the tail of the output.
+    The child gets one intra-op thread (``OMP_NUM_THREADS=1``; ``env_extra`` may override
+    it). With ``check`` a non-zero exit fails the test and shows the tail of the output.
     """
     env = {k: v for k, v in os.environ.items() if k not in ("DEN_DATA_ROOT", "HYDRA_FULL_ERROR")}
     env["WANDB_MODE"] = "disabled"
+    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"  # see torch.set_num_threads above
     env.update(env_extra or {})
     cmd = [sys.executable, "-m", "den.train", *overrides, f"hydra.run.dir={Path(cwd)}"]
     proc = subprocess.run(
@@ -149,7 +160,8 @@ def run_train(
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} exited with {proc.returncode}\n"
-            f"--- stdout (tail) ---\n{proc.stdout[-3000:]}\n--- stderr (tail) ---\n{proc.stderr[-3000:]}"
+            f"--- stdout (tail) ---\n{proc.stdout[-3000:]}\n"
+            f"--- stderr (tail) ---\n{proc.stderr[-3000:]}"
         )
     return proc
 

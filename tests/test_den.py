@@ -24,7 +24,9 @@ from den.strategies.den import (
 CPU = torch.device("cpu")
 
 
-def synthetic_raw(n_train: int = 400, n_test: int = 100, side: int = 6, classes: int = 4) -> RawDataset:
+def synthetic_raw(
+    n_train: int = 400, n_test: int = 100, side: int = 6, classes: int = 4
+) -> RawDataset:
     """Learnable images: class c lights pixel block c, plus noise."""
     g = torch.Generator().manual_seed(0)
 
@@ -117,7 +119,9 @@ def test_expansion_adds_k_units_then_deletes_exactly_the_zeroed_ones(stream):
             net.weights[layer][units] = 0
             net.biases[layer][units] = 0
         for layer in range(2):
-            alive = [u for u in range(before[layer], before[layer] + 5) if u not in dead.get(layer, [])]
+            alive = [
+                u for u in range(before[layer], before[layer] + 5) if u not in dead.get(layer, [])
+            ]
             survivors[layer] = net.weights[layer][alive].clone()
     kept = delete_dead_units(net, 1)
     assert kept == [3, 4]
@@ -212,7 +216,9 @@ def test_resume_from_state_dict_reproduces_predictions(stream):
     for t in range(2):
         assert torch.equal(fresh.predict(x, t), den.predict(x, t))
     assert fresh.net.widths() == den.net.widths()
-    assert [ts.tolist() for ts in fresh.net.unit_timestamps] == [ts.tolist() for ts in den.net.unit_timestamps]
+    assert [ts.tolist() for ts in fresh.net.unit_timestamps] == [
+        ts.tolist() for ts in den.net.unit_timestamps
+    ]
 
 
 def test_group_soft_threshold_zeroes_whole_units_only_where_asked():

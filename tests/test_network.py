@@ -1,0 +1,160 @@
+"""MultiHeadNet (den/models/network.py): shapes, sizes, checkpoints and timestamped growth."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from den.config import ModelConfig
+from den.errors import ConfigError
+from den.models.network import MultiHeadNet, build_network
+
+
+def mlp_cfg(**kw) -> ModelConfig:
+    return ModelConfig(**{"name": "mlp", "arch": "mlp", "hidden": [312, 128], **kw})
+
+
+def conv_cfg(**kw) -> ModelConfig:
+    base = {"name": "lenet", "arch": "conv", "conv_channels": [4, 6], "hidden": [16, 12]}
+    return ModelConfig(**{**base, **kw})
+
+
+def test_mlp_shapes():
+    torch.manual_seed(0)
+    net = build_network(mlp_cfg(), (1, 28, 28))
+    net.add_head(10, 0)
+    net.add_head(3, 1)
+    assert net.kinds == ["linear", "linear"]
+    assert [tuple(w.shape) for w in net.weights] == [(312, 784), (128, 312)]
+    assert [tuple(w.shape) for w in net.head_weights] == [(10, 128), (3, 128)]
+    x = torch.rand(5, 1, 28, 28)
+    assert net(x, 0).shape == (5, 10)
+    assert net(x, 1).shape == (5, 3)
+    assert net.features(x).shape == (5, 128)
+
+
+def test_conv_shapes():
+    torch.manual_seed(0)
+    net = build_network(conv_cfg(), (3, 32, 32))
+    net.add_head(2, 0)
+    assert net.kinds == ["conv", "conv", "linear", "linear"]
+    # "same" padding, 2x2 pooling after each conv: 32 -> 16 -> 8, so 6 * 8 * 8 = 384 features.
+    assert [tuple(w.shape) for w in net.weights] == [
+        (4, 3, 5, 5),
+        (6, 4, 5, 5),
+        (16, 384),
+        (12, 16),
+    ]
+    assert net(torch.rand(7, 3, 32, 32), 0).shape == (7, 2)
+
+
+def test_conv_only_network_feeds_the_head_with_the_flattened_map():
+    net = build_network(conv_cfg(conv_channels=[5], hidden=[]), (1, 28, 28))
+    net.add_head(4, 0)
+    assert tuple(net.head_weights[0].shape) == (4, 5 * 14 * 14)
+    assert net(torch.rand(2, 1, 28, 28), 0).shape == (2, 4)
+
+
+def test_num_parameters_of_the_den_mnist_mlp():
+    net = build_network(mlp_cfg(), (1, 28, 28))
+    net.add_head(10, 0)
+    # (784 * 312 + 312) + (312 * 128 + 128) + (128 * 10 + 10) = 244920 + 40064 + 1290
+    assert net.num_parameters() == 286274
+    net.add_head(10, 1)
+    assert net.num_parameters() == 286274 + 1290  # every head counts
+
+
+def test_heads_must_be_added_in_task_order():
+    net = build_network(mlp_cfg(hidden=[8]), (1, 4, 4))
+    with pytest.raises(RuntimeError):
+        net.add_head(2, 1)
+
+
+def test_too_many_poolings_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"model\.conv_channels"):
+        build_network(conv_cfg(conv_channels=[2, 2, 2]), (1, 4, 4))
+
+
+@pytest.mark.parametrize(
+    ("cfg", "key"),
+    [
+        (ModelConfig(name="m", arch="rnn", hidden=[4]), "model.arch"),
+        (ModelConfig(name="m", arch="mlp", hidden=[]), "model.hidden"),
+        (ModelConfig(name="m", arch="mlp", hidden=[4, 0]), "model.hidden"),
+        (ModelConfig(name="m", arch="conv", hidden=[4]), "model.conv_channels"),
+        (ModelConfig(name="m", arch="mlp", hidden=[4], init="xavier"), "model.init"),
+    ],
+)
+def test_impossible_model_configs_name_their_key(cfg, key):
+    with pytest.raises(ConfigError) as err:
+        build_network(cfg, (1, 28, 28))
+    assert err.value.key == key
+
+
+@pytest.mark.parametrize("make_cfg", [mlp_cfg, conv_cfg], ids=["mlp", "conv"])
+def test_load_state_dict_into_a_fresh_network_reproduces_predictions(make_cfg):
+    shape = (3, 16, 16)
+    torch.manual_seed(0)
+    net = build_network(make_cfg(), shape)
+    net.add_head(10, 0)
+    net.add_head(2, 1)
+    state = copy.deepcopy(net.state_dict())
+    x = torch.rand(6, *shape)
+
+    torch.manual_seed(123)  # a different initialisation, and no heads yet
+    fresh = build_network(make_cfg(), shape)
+    fresh.load_state_dict(state)
+    assert fresh.num_heads == 2
+    for t in (0, 1):
+        assert torch.equal(fresh(x, t), net(x, t))
+
+
+def test_load_state_dict_restores_a_grown_network_and_its_timestamps(tmp_path):
+    torch.manual_seed(0)
+    net = MultiHeadNet((1, 8, 8), hidden=(6, 5))
+    net.add_head(3, 0)
+    net.add_head(3, 1)
+    net.append_units(0, task_id=1, count=4)  # layer 0 grows to 10 units, layer 1 reads them
+    net.append_units(1, task_id=1, count=2)  # layer 1 grows to 7 units, head 1 reads them
+    x = torch.rand(4, 1, 8, 8)
+
+    torch.save(net.state_dict(), tmp_path / "net.pt")  # through a file, as a checkpoint
+    fresh = MultiHeadNet((1, 8, 8), hidden=(6, 5))
+    fresh.load_state_dict(torch.load(tmp_path / "net.pt", weights_only=True))
+    assert fresh.widths() == [10, 7]
+    assert fresh.widths_at(0) == [6, 5] and fresh.widths_at(1) == [10, 7]
+    assert [ts.tolist() for ts in fresh.unit_timestamps] == [[0] * 6 + [1] * 4, [0] * 5 + [1] * 2]
+    assert torch.equal(fresh(x, 0), net(x, 0))
+    assert torch.equal(fresh(x, 1), net(x, 1))
+
+
+def test_growth_for_a_new_task_leaves_old_task_outputs_bit_identical():
+    torch.manual_seed(0)
+    net = MultiHeadNet((1, 8, 8), hidden=(6, 5))
+    net.add_head(3, 0)
+    x = torch.rand(9, 1, 8, 8)
+    before = net(x, 0).clone()
+    net.add_head(2, 1)
+    new = net.append_units(0, task_id=1, count=3)
+    assert new.tolist() == [6, 7, 8]
+    net.append_units(1, task_id=1, count=2)
+    assert net.widths() == [9, 7]
+    assert torch.equal(net(x, 0), before)  # task 0 never reads units created for task 1
+    assert net.num_parameters_for(0) < net.num_parameters_for(1)
+
+
+def test_delete_units_removes_their_rows_and_consumer_columns():
+    torch.manual_seed(0)
+    net = MultiHeadNet((1, 8, 8), hidden=(6, 5))
+    net.add_head(3, 0)
+    net.add_head(3, 1)
+    net.append_units(0, task_id=1, count=3)
+    kept_row = net.weights[0][7].detach().clone()
+    net.delete_units(0, torch.tensor([6, 8]), task_id=1)
+    assert net.widths() == [7, 5]
+    assert torch.equal(net.weights[0][6], kept_row)
+    assert tuple(net.weights[1].shape) == (5, 7)
+    with pytest.raises(RuntimeError):
+        net.delete_units(0, torch.tensor([0]), task_id=1)  # a unit of task 0
