@@ -170,3 +170,35 @@ def run_train(
 def run_train_fixture() -> Callable[..., subprocess.CompletedProcess]:
     """The :func:`run_train` helper, for tests that prefer a fixture to an import."""
     return run_train
+
+
+# --------------------------------------------------------------------------- in-memory streams
+
+
+def synthetic_raw(n_train: int = 400, n_test: int = 100, side: int = 6, classes: int = 4):
+    """A tiny learnable RawDataset without files: class c lights pixel row c, plus noise."""
+    from den.data.sources import RawDataset
+
+    g = torch.Generator().manual_seed(0)
+
+    def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.arange(n) % classes
+        x = torch.randint(0, 60, (n, 1, side, side), generator=g)
+        for c in range(classes):
+            x[y == c, 0, c, :] = 250
+        return x.to(torch.uint8), y
+
+    tx, ty = make(n_train)
+    sx, sy = make(n_test)
+    return RawDataset(tx, ty, sx, sy, [str(c) for c in range(classes)])
+
+
+def tiny_permuted_stream(num_tasks: int = 3):
+    """Permuted tasks of 6x6 single-channel images, 4 classes, 320/80/100 examples."""
+    from den.config import StreamConfig
+    from den.data.streams import build_stream
+
+    cfg = StreamConfig(
+        name="tiny", kind="permuted", dataset="synthetic", num_tasks=num_tasks, val_size=80
+    )
+    return build_stream(cfg, seed=0, raw=synthetic_raw())

@@ -6,10 +6,9 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import tiny_permuted_stream
 
-from den.config import ModelConfig, StreamConfig, TrainerConfig
-from den.data.sources import RawDataset
-from den.data.streams import build_stream
+from den.config import ModelConfig, TrainerConfig
 from den.models.network import MultiHeadNet
 from den.strategies import den_ops as ops
 from den.strategies.den import (
@@ -24,28 +23,9 @@ from den.strategies.den import (
 CPU = torch.device("cpu")
 
 
-def synthetic_raw(
-    n_train: int = 400, n_test: int = 100, side: int = 6, classes: int = 4
-) -> RawDataset:
-    """Learnable images: class c lights pixel block c, plus noise."""
-    g = torch.Generator().manual_seed(0)
-
-    def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.arange(n) % classes
-        x = torch.randint(0, 60, (n, 1, side, side), generator=g)
-        for c in range(classes):
-            x[y == c, 0, c, :] = 250
-        return x.to(torch.uint8), y
-
-    tx, ty = make(n_train)
-    sx, sy = make(n_test)
-    return RawDataset(tx, ty, sx, sy, [str(c) for c in range(classes)])
-
-
 @pytest.fixture(scope="module")
 def stream():
-    cfg = StreamConfig(name="tiny", kind="permuted", dataset="synthetic", num_tasks=3, val_size=80)
-    return build_stream(cfg, seed=0, raw=synthetic_raw())
+    return tiny_permuted_stream()
 
 
 def make_den(conv: bool = False, **overrides) -> DENStrategy:

@@ -1,0 +1,113 @@
+"""A run killed after a finished task resumes from its checkpoint and ends exactly as an
+uninterrupted run: DEN's grown layers, timestamps and RNG states all come back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT, run_train
+
+DEN_RUN = (
+    "+experiment=pmnist",  # DEN (den_pmnist) on a tiny permuted stream
+    "stream.download=false",
+    "stream.num_tasks=4",
+    "stream.val_size=100",
+    "trainer.max_iters=150",
+    "trainer.patience=0",
+    "trainer.batch_size=32",
+    "strategy.tau=0.0",  # always expand, so the network grows before the kill
+)
+
+
+def results(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def tasks_done(run_dir: Path) -> int:
+    try:
+        return results(run_dir)["tasks_done"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_mnist_root, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("den_full")
+    run_train(*DEN_RUN, f"stream.root={tiny_mnist_root}", cwd=run_dir)
+    return run_dir
+
+
+def test_killed_run_resumes_to_the_same_results(uninterrupted, tiny_mnist_root, tmp_path):
+    run_dir = tmp_path / "killed"
+    env = {k: v for k, v in os.environ.items() if k != "DEN_DATA_ROOT"}
+    env.update(WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+    cmd = [
+        sys.executable,
+        "-m",
+        "den.train",
+        *DEN_RUN,
+        f"stream.root={tiny_mnist_root}",
+        f"hydra.run.dir={run_dir}",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 240
+    while tasks_done(run_dir) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = tasks_done(run_dir)
+    assert 2 <= killed_at < 4, "the kill must land after task 2 and before the end"
+    assert results(run_dir)["status"] == "running"  # nothing claims success
+
+    resumed = run_train(
+        *DEN_RUN, f"stream.root={tiny_mnist_root}", f"resume={run_dir}", cwd=tmp_path / "log"
+    )
+    assert f"resuming {run_dir} after {killed_at} finished tasks" in resumed.stdout
+    for task in range(1, killed_at + 1):  # finished tasks are not trained again
+        assert f"task {task}/4" not in resumed.stdout
+    a, b = results(uninterrupted), results(run_dir)
+    assert b["status"] == "complete"
+    for key in ("acc_matrix", "auroc_matrix", "val_acc_matrix", "params_per_task"):
+        assert a[key] == b[key], key
+    assert a["final"] == b["final"]
+    for ta, tb in zip(a["tasks"], b["tasks"], strict=True):
+        assert ta["report"]["widths"] == tb["report"]["widths"]
+        for name, phase in ta["report"]["phases"].items():
+            assert phase["train_loss"] == tb["report"]["phases"][name]["train_loss"], name
+    assert a["tasks"][-1]["report"]["widths"] != [312, 128]  # DEN really grew
+
+
+def test_resume_refuses_a_different_experiment(uninterrupted, tiny_mnist_root, tmp_path):
+    proc = run_train(
+        *DEN_RUN,
+        f"stream.root={tiny_mnist_root}",
+        "seed=7",
+        f"resume={uninterrupted}",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "seed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_resume_without_checkpoint_names_the_file(tmp_path, tiny_mnist_root):
+    empty = tmp_path / "not_a_run"
+    empty.mkdir()
+    proc = run_train(
+        *DEN_RUN,
+        f"stream.root={tiny_mnist_root}",
+        f"resume={empty}",
+        cwd=tmp_path / "log",
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "checkpoint.pt" in proc.stderr
