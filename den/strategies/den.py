@@ -19,6 +19,7 @@ comment says so; the README's fidelity table lists every such choice.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ from den.errors import ConfigError
 from den.strategies import den_ops as ops
 from den.strategies.base import Strategy
 from den.training import PhaseResult, cross_entropy, evaluate_loss
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -116,6 +119,20 @@ class DENStrategy(Strategy):
         report["params"] = self.net.num_parameters()
         report["params_task"] = self.net.num_parameters_for(t)
         report["nonzero_params"] = ops.count_nonzero(self.net)
+        if t > 0:
+            log.info(
+                "task %d DEN: selected %s, expansion loss %.4f (tau %g) -> %s, kept %s, split %s, "
+                "widths %s, seconds %s",
+                t + 1,
+                report["selected"],
+                report["expansion_loss"],
+                self.cfg.tau,
+                "expand" if report["expanded"] else "no expansion",
+                report.get("expansion_kept", "-"),
+                report.get("split", "-"),
+                report["widths"],
+                report["step_seconds"],
+            )
         return report
 
     # ----------------------------------------------------------------- helpers
