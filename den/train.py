@@ -24,6 +24,7 @@ from den.checkpoint import load_checkpoint, save_checkpoint
 from den.config import register_configs
 from den.data.streams import build_stream
 from den.errors import ConfigError, DenError
+from den.interrupt import RunInterrupted, install_handlers
 from den.loggers import build_logger
 from den.models.network import build_network
 from den.results import RunRecord, print_summary, write_json_atomic
@@ -109,6 +110,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         output_dir,
     )
     logger = build_logger(cfg.logger, output_dir)
+    install_handlers()
     failed = True
     try:
         run_stream(
@@ -125,6 +127,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         write_json_atomic(results, output_dir / "results.json")
         logger.log_final(results)
         failed = False
+    except RunInterrupted as stop:
+        raise RunInterrupted(output_dir) from stop
     finally:
         logger.close(failed=failed)
     print_summary(record)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from den.config import TrainerConfig
 from den.data.streams import Split
 from den.errors import ConfigError, NonFiniteLossError
+from den.interrupt import RunInterrupted, stop_requested
 from den.progress import phase_progress
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,8 @@ def train_phase(
             running += loss.detach()
             window += 1
             step += 1
+            if stop_requested():
+                raise RunInterrupted()
 
             if step % cfg.log_every == 0 or step == max_iters:
                 last_train = float(running) / window  # the only per-window host sync

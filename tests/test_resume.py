@@ -44,8 +44,7 @@ def uninterrupted(tiny_mnist_root, tmp_path_factory) -> Path:
     return run_dir
 
 
-def test_killed_run_resumes_to_the_same_results(uninterrupted, tiny_mnist_root, tmp_path):
-    run_dir = tmp_path / "killed"
+def start_run(tiny_mnist_root: Path, run_dir: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "DEN_DATA_ROOT"}
     env.update(WANDB_MODE="disabled", OMP_NUM_THREADS="1")
     cmd = [
@@ -56,14 +55,34 @@ def test_killed_run_resumes_to_the_same_results(uninterrupted, tiny_mnist_root, 
         f"stream.root={tiny_mnist_root}",
         f"hydra.run.dir={run_dir}",
     ]
-    proc = subprocess.Popen(
-        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    return subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def wait_for_tasks(proc: subprocess.Popen, run_dir: Path, n: int) -> None:
     deadline = time.monotonic() + 240
-    while tasks_done(run_dir) < 2 and proc.poll() is None and time.monotonic() < deadline:
+    while tasks_done(run_dir) < n and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+def assert_same_results(a: dict, b: dict) -> None:
+    assert b["status"] == "complete"
+    for key in ("acc_matrix", "auroc_matrix", "val_acc_matrix", "params_per_task"):
+        assert a[key] == b[key], key
+    assert a["final"] == b["final"]
+    for ta, tb in zip(a["tasks"], b["tasks"], strict=True):
+        assert ta["report"]["widths"] == tb["report"]["widths"]
+        for name, phase in ta["report"]["phases"].items():
+            assert phase["train_loss"] == tb["report"]["phases"][name]["train_loss"], name
+
+
+def test_killed_run_resumes_to_the_same_results(uninterrupted, tiny_mnist_root, tmp_path):
+    run_dir = tmp_path / "killed"
+    proc = start_run(tiny_mnist_root, run_dir)
+    wait_for_tasks(proc, run_dir, 2)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     killed_at = tasks_done(run_dir)
     assert 2 <= killed_at < 4, "the kill must land after task 2 and before the end"
     assert results(run_dir)["status"] == "running"  # nothing claims success
@@ -74,16 +93,22 @@ def test_killed_run_resumes_to_the_same_results(uninterrupted, tiny_mnist_root, 
     assert f"resuming {run_dir} after {killed_at} finished tasks" in resumed.stdout
     for task in range(1, killed_at + 1):  # finished tasks are not trained again
         assert f"task {task}/4" not in resumed.stdout
-    a, b = results(uninterrupted), results(run_dir)
-    assert b["status"] == "complete"
-    for key in ("acc_matrix", "auroc_matrix", "val_acc_matrix", "params_per_task"):
-        assert a[key] == b[key], key
-    assert a["final"] == b["final"]
-    for ta, tb in zip(a["tasks"], b["tasks"], strict=True):
-        assert ta["report"]["widths"] == tb["report"]["widths"]
-        for name, phase in ta["report"]["phases"].items():
-            assert phase["train_loss"] == tb["report"]["phases"][name]["train_loss"], name
-    assert a["tasks"][-1]["report"]["widths"] != [312, 128]  # DEN really grew
+    assert_same_results(results(uninterrupted), results(run_dir))
+    assert results(run_dir)["tasks"][-1]["report"]["widths"] != [312, 128]  # DEN really grew
+
+
+def test_sigterm_stops_cleanly_and_the_run_resumes(uninterrupted, tiny_mnist_root, tmp_path):
+    run_dir = tmp_path / "terminated"
+    proc = start_run(tiny_mnist_root, run_dir)
+    wait_for_tasks(proc, run_dir, 1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert f"resume={run_dir}" in stderr and "Traceback" not in stderr
+    assert (run_dir / "checkpoint.pt").is_file()
+    assert results(run_dir)["status"] == "running"
+    run_train(*DEN_RUN, f"stream.root={tiny_mnist_root}", f"resume={run_dir}", cwd=tmp_path / "log")
+    assert_same_results(results(uninterrupted), results(run_dir))
 
 
 def test_resume_refuses_a_different_experiment(uninterrupted, tiny_mnist_root, tmp_path):

@@ -322,13 +322,7 @@ def expand_network(
     then delete the new units whose group went to zero. Returns units kept per layer."""
     net = s.net
     add_units_everywhere(net, t, s.cfg.k)
-    device = net.weights[0].device
-    fresh = ops.new_units(net, t, device)
-    below = [torch.zeros(net.input_units(0), dtype=torch.bool, device=device), *fresh[:-1]]
-    trunk_masks = [
-        ops.weight_mask(net, layer, fresh[layer], below[layer], union=True)
-        for layer in range(net.num_layers)
-    ]
+    fresh, trunk_masks = ops.task_unit_masks(net, t)
     groups = [
         (net.weights[layer], net.biases[layer], fresh[layer]) for layer in range(net.num_layers)
     ]
@@ -409,12 +403,6 @@ def split_drifted_units(
     report["split"] = copies
     report["max_drift"] = drift_max
     if sum(copies):
-        device = net.weights[0].device
-        fresh = ops.new_units(net, t, device)
-        below = [torch.zeros(net.input_units(0), dtype=torch.bool, device=device), *fresh[:-1]]
-        trunk_masks = [
-            ops.weight_mask(net, layer, fresh[layer], below[layer], union=True)
-            for layer in range(net.num_layers)
-        ]
+        fresh, trunk_masks = ops.task_unit_masks(net, t)
         s.run_phase("split_retrain", t, train, val, report, trunk_masks, fresh, None)
     return copies

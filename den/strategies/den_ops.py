@@ -111,6 +111,25 @@ def new_units(net: MultiHeadNet, task_id: int, device: torch.device) -> list[tor
     return [(ts == task_id).to(device) for ts in net.unit_timestamps]
 
 
+def task_unit_masks(
+    net: MultiHeadNet, task_id: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """(units of task ``task_id`` per layer, weight masks of every weight into or out of them).
+
+    What the expansion and the post-split retrain may change: old tasks never read these
+    weights (their slices end before the task's units), so training them cannot touch an
+    old task's outputs.
+    """
+    device = net.weights[0].device
+    fresh = new_units(net, task_id, device)
+    below = [torch.zeros(net.input_units(0), dtype=torch.bool, device=device), *fresh[:-1]]
+    masks = [
+        weight_mask(net, layer, fresh[layer], below[layer], union=True)
+        for layer in range(net.num_layers)
+    ]
+    return fresh, masks
+
+
 # ----------------------------------------------------------------------------- search
 
 
