@@ -25,11 +25,12 @@ def soft_threshold_(
     The proximal operator of threshold * ||w||_1: entries with |w| <= threshold become 0.0
     exactly, which a plain L1 penalty in the loss never achieves.
     """
-    shrunk = weight.abs().sub_(threshold).clamp_(min=0).mul_(weight.sign())
-    if mask is None:
-        weight.copy_(shrunk)
-    else:
-        weight.copy_(torch.where(mask, shrunk, weight))
+    # w - clamp(w, -t, t) is sign(w) * max(|w| - t, 0) with the same rounding, in two kernels;
+    # a masked-out entry subtracts an exact 0.0 and keeps its bits.
+    step = weight.clamp(-threshold, threshold)
+    if mask is not None:
+        step.mul_(mask)
+    weight.sub_(step)
 
 
 def group_soft_threshold_(
