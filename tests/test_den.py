@@ -6,7 +6,6 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import tiny_permuted_stream
 
 from den.config import ModelConfig, TrainerConfig
 from den.models.network import MultiHeadNet
@@ -19,6 +18,8 @@ from den.strategies.den import (
     expand_network,
     split_drifted_units,
 )
+
+from conftest import tiny_permuted_stream
 
 CPU = torch.device("cpu")
 

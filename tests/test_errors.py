@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from conftest import run_train
 
 TINY = ("stream.download=false", "stream.val_size=100", "trainer.max_iters=5")

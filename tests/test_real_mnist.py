@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from conftest import run_train
 
 DATA_ROOT = os.environ.get("DEN_DATA_ROOT")

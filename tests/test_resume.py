@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO_ROOT, run_train
 
 DEN_RUN = (

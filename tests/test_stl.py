@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
-from conftest import tiny_permuted_stream
 
 from den.config import ModelConfig, TrainerConfig
 from den.strategies.stl import STLConfig, STLStrategy
+
+from conftest import tiny_permuted_stream
 
 
 def make_stl() -> STLStrategy:

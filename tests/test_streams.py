@@ -16,13 +16,14 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from conftest import make_digit_like
 from omegaconf import OmegaConf
 
 from den.config import StreamConfig
 from den.data.sources import RawDataset, load_dataset
 from den.data.streams import build_stream
 from den.errors import ConfigError
+
+from conftest import make_digit_like
 
 N_TRAIN, N_TEST, SIDE = 300, 100, 8  # 30 / 10 examples per class, 64 pixels per image
 
