@@ -1,0 +1,286 @@
+"""Datasets as in-memory uint8 tensors: torchvision's classes or an ImageFolder tree.
+
+Every source returns a :class:`RawDataset`; nothing here knows about tasks. Files are checked
+before they are parsed so that a missing or damaged file produces one :class:`DataError`
+naming the path and the fix instead of a parser traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from den.errors import DataError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
+
+# torchvision's folder name and file layout for each dataset we read.
+TORCHVISION_LAYOUT = {
+    "mnist": ("MNIST", "raw"),
+    "fashion_mnist": ("FashionMNIST", "raw"),
+    "cifar10": ("cifar-10-batches-py", None),
+    "cifar100": ("cifar-100-python", None),
+}
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
+
+
+@dataclass
+class RawDataset:
+    """A whole dataset in memory.
+
+    ``train_x``/``test_x``: uint8 [N, C, H, W]; ``train_y``/``test_y``: int64 [N] in
+    [0, len(class_names)).
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    class_names: list[str]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+
+def load_dataset(dataset: str, source: str, root: str | os.PathLike, download: bool) -> RawDataset:
+    """Load ``dataset`` from ``source`` (``torchvision`` or ``imagefolder``) under ``root``."""
+    root = Path(root).expanduser()
+    if source == "imagefolder":
+        return load_image_folder(root)
+    if source != "torchvision":
+        raise DataError(root, f"unknown source '{source}'", "set stream.source=torchvision or imagefolder")
+    if dataset not in TORCHVISION_LAYOUT:
+        raise DataError(
+            root,
+            f"unknown dataset '{dataset}'",
+            f"set stream.dataset to one of {sorted(TORCHVISION_LAYOUT)}",
+        )
+    return load_torchvision(dataset, root, download)
+
+
+def _missing_data_fix(root: Path, what: str) -> str:
+    return (
+        f"go online and keep stream.download=true so torchvision downloads {what} into {root}, "
+        "or point DEN_DATA_ROOT (or stream.root=...) at a folder that already holds it "
+        "(for this repository's offline copy: export DEN_DATA_ROOT=../shared/data)"
+    )
+
+
+def load_torchvision(dataset: str, root: Path, download: bool) -> RawDataset:
+    """Read with ``download=False`` when the files are there; otherwise download if allowed."""
+    import torchvision.datasets as tvd
+
+    folder, sub = TORCHVISION_LAYOUT[dataset]
+    expected = root / folder / sub if sub else root / folder
+    cls = {
+        "mnist": tvd.MNIST,
+        "fashion_mnist": tvd.FashionMNIST,
+        "cifar10": tvd.CIFAR10,
+        "cifar100": tvd.CIFAR100,
+    }[dataset]
+    if not expected.exists():
+        if not download:
+            raise DataError(expected, f"no {dataset} files found", _missing_data_fix(root, dataset))
+        log.info("%s not found under %s: downloading with torchvision", dataset, root)
+        try:
+            cls(str(root), train=True, download=True)
+            cls(str(root), train=False, download=True)
+        except Exception as err:  # network errors come in many types
+            raise DataError(
+                expected,
+                f"{dataset} is not there and the download failed ({type(err).__name__}: "
+                f"{str(err).strip().splitlines()[0][:160]})",
+                _missing_data_fix(root, dataset),
+            ) from err
+    if dataset in ("mnist", "fashion_mnist"):
+        for split in ("train", "test"):
+            for name in IDX_FILES[split]:
+                check_idx_file(expected / name)
+    try:
+        train = cls(str(root), train=True, download=False)
+        test = cls(str(root), train=False, download=False)
+    except Exception as err:
+        raise DataError(
+            expected,
+            f"torchvision could not read {dataset} ({type(err).__name__}: {err})",
+            "delete the folder and download again, or point stream.root at an intact copy",
+        ) from err
+    return RawDataset(
+        train_x=_as_nchw(train.data),
+        train_y=torch.as_tensor(train.targets, dtype=torch.int64),
+        test_x=_as_nchw(test.data),
+        test_y=torch.as_tensor(test.targets, dtype=torch.int64),
+        class_names=[str(c) for c in train.classes],
+    )
+
+
+def _as_nchw(data: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """torchvision stores MNIST as [N, H, W] tensors and CIFAR as [N, H, W, C] arrays."""
+    x = torch.as_tensor(data)
+    if x.ndim == 3:
+        return x.unsqueeze(1).contiguous()
+    return x.permute(0, 3, 1, 2).contiguous()
+
+
+def check_idx_file(path: Path) -> None:
+    """Check an uncompressed IDX file's header against its size before anyone parses it.
+
+    IDX: 2 zero bytes, a type byte (0x08 = uint8), a byte with the number of dimensions, then
+    one big-endian int32 per dimension, then the data.
+    """
+    fix = "replace it with an intact copy (delete it and rerun with stream.download=true when online)"
+    if not path.is_file():
+        gz = path.with_name(path.name + ".gz")
+        hint = f" (found {gz.name}: decompress it with gunzip)" if gz.is_file() else ""
+        raise DataError(path, f"file is missing{hint}", _missing_data_fix(path.parent.parent.parent, "MNIST"))
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(4)
+        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08 or head[3] not in (1, 3):
+            raise DataError(path, f"not an IDX uint8 file (magic bytes {head.hex() or 'empty'})", fix)
+        ndim = head[3]
+        dims_raw = f.read(4 * ndim)
+    if len(dims_raw) < 4 * ndim:
+        raise DataError(path, "file is truncated inside its header", fix)
+    dims = [int.from_bytes(dims_raw[4 * i : 4 * i + 4], "big") for i in range(ndim)]
+    expected = 4 + 4 * ndim + int(np.prod(dims))
+    if size != expected:
+        raise DataError(path, f"header says {dims} ({expected} bytes) but the file has {size} bytes", fix)
+    if ndim == 3 and dims[1:] != [28, 28]:
+        raise DataError(path, f"images are {dims[1]}x{dims[2]}, expected 28x28", fix)
+
+
+def load_image_folder(root: Path) -> RawDataset:
+    """Read ``root/{train,test}/<class>/<image>`` (torchvision's ImageFolder layout).
+
+    Decoding tens of thousands of JPEGs takes a minute, so the decoded uint8 tensors are
+    cached in ``root/.den_cache/`` (or ``~/.cache/den`` when ``root`` is read-only), keyed by
+    the file list, sizes and modification times: an edited tree is decoded again.
+    """
+    if not root.is_dir():
+        raise DataError(
+            root,
+            "image folder does not exist",
+            "set stream.root to a folder holding train/<class>/*.jpg and test/<class>/*.jpg "
+            "(for this repository's CIFAR-10 copy: stream.root=../shared/data/cifar10-jpeg)",
+        )
+    files = {split: _list_images(root / split) for split in ("train", "test")}
+    classes = sorted({cls for cls, _ in files["train"]})
+    test_classes = sorted({cls for cls, _ in files["test"]})
+    if test_classes != classes:
+        raise DataError(
+            root / "test",
+            f"test classes {test_classes} differ from train classes {classes}",
+            "give train/ and test/ the same class folders",
+        )
+    key = _cache_key(files)
+    cache = _cache_path(root, key)
+    if cache is not None and cache.is_file():
+        try:
+            data = torch.load(cache, weights_only=True)
+            return RawDataset(**data, class_names=classes)
+        except Exception:  # a broken cache is rebuilt, never trusted
+            log.warning("ignoring unreadable cache %s", cache)
+    index = {c: i for i, c in enumerate(classes)}
+    tensors = {}
+    for split in ("train", "test"):
+        x, y = _decode_images(files[split], index)
+        tensors[f"{split}_x"], tensors[f"{split}_y"] = x, y
+    if tensors["train_x"].shape[1:] != tensors["test_x"].shape[1:]:
+        raise DataError(root, "train and test images differ in size", "resize all images to one size")
+    if cache is not None:
+        _atomic_torch_save(tensors, cache)
+    return RawDataset(**tensors, class_names=classes)
+
+
+def _list_images(split_dir: Path) -> list[tuple[str, Path]]:
+    if not split_dir.is_dir():
+        raise DataError(
+            split_dir,
+            "missing split folder",
+            "an image-folder source needs train/<class>/ and test/<class>/ subfolders",
+        )
+    out = [
+        (cls_dir.name, f)
+        for cls_dir in sorted(p for p in split_dir.iterdir() if p.is_dir())
+        for f in sorted(cls_dir.iterdir())
+        if f.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not out:
+        raise DataError(split_dir, "no images found", f"put images ({', '.join(IMAGE_SUFFIXES)}) in class subfolders")
+    return out
+
+
+def _cache_key(files: dict[str, list[tuple[str, Path]]]) -> str:
+    h = hashlib.sha1()
+    for split, items in files.items():
+        for cls, path in items:
+            st = path.stat()
+            h.update(f"{split}/{cls}/{path.name}/{st.st_size}/{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _cache_path(root: Path, key: str) -> Path | None:
+    for folder in (root / ".den_cache", Path.home() / ".cache" / "den"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if os.access(folder, os.W_OK):
+                return folder / f"images-{key}.pt"
+        except OSError:
+            continue
+    return None
+
+
+def _decode_images(items: list[tuple[str, Path]], index: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    import sys
+
+    from PIL import Image, UnidentifiedImageError
+    from rich.console import Console
+    from rich.progress import track
+
+    arrays = []
+    shape = None
+    log.info("decoding %d images under %s (cached afterwards)", len(items), items[0][1].parent.parent)
+    progress = track(
+        items,
+        description=f"decoding {items[0][1].parent.parent.name} images",
+        console=Console(stderr=True),
+        disable=not sys.stderr.isatty(),
+    )
+    for _cls, path in progress:
+        try:
+            with Image.open(path) as img:
+                arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        except (UnidentifiedImageError, OSError) as err:
+            raise DataError(path, f"cannot decode image ({err})", "delete or replace the file") from err
+        if shape is None:
+            shape = arr.shape
+        elif arr.shape != shape:
+            raise DataError(path, f"image is {arr.shape[1]}x{arr.shape[0]}, others are {shape[1]}x{shape[0]}", "resize all images to one size")
+        arrays.append(arr)
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    y = torch.tensor([index[cls] for cls, _ in items], dtype=torch.int64)
+    return x, y
+
+
+def _atomic_torch_save(obj: object, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
