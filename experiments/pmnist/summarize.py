@@ -63,6 +63,35 @@ def total_steps(results: dict) -> tuple[int, int]:
     return full, head
 
 
+def plot(runs: dict[str, dict], path: Path) -> None:
+    """Average test accuracy over the tasks seen so far, and capacity, after each task."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_acc, ax_cap) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, results in runs.items():
+        tasks = range(1, len(results["avg_acc_curve"]) + 1)
+        ax_acc.plot(tasks, results["avg_acc_curve"], marker="o", label=label)
+        ax_cap.plot(tasks, results["capacity_per_task"], marker="o", label=label)
+    ax_acc.set(
+        title="Average test accuracy over tasks seen", xlabel="tasks learned", ylabel="accuracy"
+    )
+    ax_cap.set(
+        title="Capacity (stored parameters / one network)",
+        xlabel="tasks learned",
+        ylabel="capacity",
+    )
+    ax_cap.set_yscale("log")
+    for ax in (ax_acc, ax_cap):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("Permuted MNIST, 10 tasks, MLP 784-312-128")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -75,9 +104,11 @@ def main() -> None:
     bare = bare_step_ms(threads=args.threads)
     bare_ms = statistics.median(bare)
     rows = []
+    runs = {}
     for spec in args.runs:
         label, run_dir = spec.split("=", 1)
         results = json.loads((Path(run_dir) / "results.json").read_text())
+        runs[label] = results
         f = results["final"]
         full, head = total_steps(results)
         eval_s = sum(results["eval_time_s"])
@@ -103,6 +134,8 @@ def main() -> None:
     print(table)
     print(note)
     if args.out:
+        plot(runs, args.out.with_name("pmnist.png"))
+        note += "\n\n![average accuracy and capacity after each task](pmnist.png)"
         text = args.out.read_text() if args.out.exists() else ""
         marker = "<!-- table -->"
         block = f"{marker}\n{table}\n\n{note}\n{marker}"
