@@ -71,8 +71,50 @@ def check_trainer_config(cfg: Any) -> None:
     )
 
 
+STREAM_NAMES = {
+    "kind": ("permuted", "split", "one_vs_rest"),
+    "dataset": ("mnist", "fashion_mnist", "cifar10", "cifar100"),
+    "source": ("torchvision", "imagefolder"),
+}
+LOGGERS = ("none", "csv")
+
+
+def check_names(cfg: Any) -> None:
+    """Unknown names fail here, before the dataset is read."""
+    for key, allowed in STREAM_NAMES.items():
+        value = getattr(cfg.stream, key)
+        if key == "dataset" and cfg.stream.source == "imagefolder":
+            continue  # an image folder brings its own classes
+        require(
+            f"stream.{key}", value, value in allowed, "unknown name", f"use one of {list(allowed)}"
+        )
+    require(
+        "logger.name",
+        cfg.logger.name,
+        cfg.logger.name in LOGGERS,
+        "unknown logger",
+        f"use logger={'|'.join(LOGGERS)}",
+    )
+    device = str(cfg.device)
+    ok = (
+        device in ("auto", "cpu", "mps")
+        or device == "cuda"
+        or (device.startswith("cuda:") and device[5:].isdigit())
+    )
+    require("device", device, ok, "unknown device", "use auto, cpu, cuda, cuda:N or mps")
+    seed = cfg.stream.class_order_seed
+    require(
+        "stream.class_order_seed",
+        seed,
+        seed is None or seed >= 0,
+        "must be >= 0",
+        "use a non-negative integer or null",
+    )
+
+
 def validate_config(cfg: Any) -> None:
     """Check the whole composed config; raise on the first impossible value."""
+    check_names(cfg)
     check_stream_config(cfg.stream)
     check_model_config(cfg.model)
     check_trainer_config(cfg.trainer)

@@ -65,7 +65,9 @@ def load_dataset(dataset: str, source: str, root: str | os.PathLike, download: b
     if source == "imagefolder":
         return load_image_folder(root)
     if source != "torchvision":
-        raise DataError(root, f"unknown source '{source}'", "set stream.source=torchvision or imagefolder")
+        raise DataError(
+            root, f"unknown source '{source}'", "set stream.source=torchvision or imagefolder"
+        )
     if dataset not in TORCHVISION_LAYOUT:
         raise DataError(
             root,
@@ -111,8 +113,10 @@ def load_torchvision(dataset: str, root: Path, download: bool) -> RawDataset:
             ) from err
     if dataset in ("mnist", "fashion_mnist"):
         for split in ("train", "test"):
-            for name in IDX_FILES[split]:
-                check_idx_file(expected / name)
+            images, labels = (expected / name for name in IDX_FILES[split])
+            check_idx_file(images)
+            check_idx_file(labels)
+            check_idx_labels(labels, images, NUM_CLASSES[dataset])
     try:
         train = cls(str(root), train=True, download=False)
         test = cls(str(root), train=False, download=False)
@@ -145,16 +149,28 @@ def check_idx_file(path: Path) -> None:
     IDX: 2 zero bytes, a type byte (0x08 = uint8), a byte with the number of dimensions, then
     one big-endian int32 per dimension, then the data.
     """
-    fix = "replace it with an intact copy (delete it and rerun with stream.download=true when online)"
+    fix = (
+        "replace it with an intact copy (delete it and rerun with stream.download=true when online)"
+    )
     if not path.is_file():
         gz = path.with_name(path.name + ".gz")
         hint = f" (found {gz.name}: decompress it with gunzip)" if gz.is_file() else ""
-        raise DataError(path, f"file is missing{hint}", _missing_data_fix(path.parent.parent.parent, "MNIST"))
+        raise DataError(
+            path, f"file is missing{hint}", _missing_data_fix(path.parent.parent.parent, "MNIST")
+        )
     size = path.stat().st_size
     with path.open("rb") as f:
         head = f.read(4)
-        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08 or head[3] not in (1, 3):
-            raise DataError(path, f"not an IDX uint8 file (magic bytes {head.hex() or 'empty'})", fix)
+        if (
+            len(head) < 4
+            or head[0] != 0
+            or head[1] != 0
+            or head[2] != 0x08
+            or head[3] not in (1, 3)
+        ):
+            raise DataError(
+                path, f"not an IDX uint8 file (magic bytes {head.hex() or 'empty'})", fix
+            )
         ndim = head[3]
         dims_raw = f.read(4 * ndim)
     if len(dims_raw) < 4 * ndim:
@@ -162,9 +178,27 @@ def check_idx_file(path: Path) -> None:
     dims = [int.from_bytes(dims_raw[4 * i : 4 * i + 4], "big") for i in range(ndim)]
     expected = 4 + 4 * ndim + int(np.prod(dims))
     if size != expected:
-        raise DataError(path, f"header says {dims} ({expected} bytes) but the file has {size} bytes", fix)
+        raise DataError(
+            path, f"header says {dims} ({expected} bytes) but the file has {size} bytes", fix
+        )
     if ndim == 3 and dims[1:] != [28, 28]:
         raise DataError(path, f"images are {dims[1]}x{dims[2]}, expected 28x28", fix)
+
+
+def check_idx_labels(labels: Path, images: Path, num_classes: int) -> None:
+    """Labels must be < ``num_classes`` and as many as the images (both files already checked)."""
+    fix = (
+        "replace it with an intact copy (delete it and rerun with stream.download=true when online)"
+    )
+    values = np.frombuffer(labels.read_bytes()[8:], dtype=np.uint8)
+    with images.open("rb") as f:
+        n_images = int.from_bytes(f.read(8)[4:8], "big")
+    if values.size != n_images:
+        raise DataError(labels, f"{values.size} labels for {n_images} images in {images.name}", fix)
+    if values.size and int(values.max()) >= num_classes:
+        raise DataError(
+            labels, f"label {int(values.max())} is out of range 0..{num_classes - 1}", fix
+        )
 
 
 def load_image_folder(root: Path) -> RawDataset:
@@ -204,7 +238,9 @@ def load_image_folder(root: Path) -> RawDataset:
         x, y = _decode_images(files[split], index)
         tensors[f"{split}_x"], tensors[f"{split}_y"] = x, y
     if tensors["train_x"].shape[1:] != tensors["test_x"].shape[1:]:
-        raise DataError(root, "train and test images differ in size", "resize all images to one size")
+        raise DataError(
+            root, "train and test images differ in size", "resize all images to one size"
+        )
     if cache is not None:
         _atomic_torch_save(tensors, cache)
     return RawDataset(**tensors, class_names=classes)
@@ -224,7 +260,11 @@ def _list_images(split_dir: Path) -> list[tuple[str, Path]]:
         if f.suffix.lower() in IMAGE_SUFFIXES
     ]
     if not out:
-        raise DataError(split_dir, "no images found", f"put images ({', '.join(IMAGE_SUFFIXES)}) in class subfolders")
+        raise DataError(
+            split_dir,
+            "no images found",
+            f"put images ({', '.join(IMAGE_SUFFIXES)}) in class subfolders",
+        )
     return out
 
 
@@ -248,7 +288,9 @@ def _cache_path(root: Path, key: str) -> Path | None:
     return None
 
 
-def _decode_images(items: list[tuple[str, Path]], index: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def _decode_images(
+    items: list[tuple[str, Path]], index: dict[str, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
     import sys
 
     from PIL import Image, UnidentifiedImageError
@@ -257,7 +299,9 @@ def _decode_images(items: list[tuple[str, Path]], index: dict[str, int]) -> tupl
 
     arrays = []
     shape = None
-    log.info("decoding %d images under %s (cached afterwards)", len(items), items[0][1].parent.parent)
+    log.info(
+        "decoding %d images under %s (cached afterwards)", len(items), items[0][1].parent.parent
+    )
     progress = track(
         items,
         description=f"decoding {items[0][1].parent.parent.name} images",
@@ -269,11 +313,17 @@ def _decode_images(items: list[tuple[str, Path]], index: dict[str, int]) -> tupl
             with Image.open(path) as img:
                 arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
         except (UnidentifiedImageError, OSError) as err:
-            raise DataError(path, f"cannot decode image ({err})", "delete or replace the file") from err
+            raise DataError(
+                path, f"cannot decode image ({err})", "delete or replace the file"
+            ) from err
         if shape is None:
             shape = arr.shape
         elif arr.shape != shape:
-            raise DataError(path, f"image is {arr.shape[1]}x{arr.shape[0]}, others are {shape[1]}x{shape[0]}", "resize all images to one size")
+            raise DataError(
+                path,
+                f"image is {arr.shape[1]}x{arr.shape[0]}, others are {shape[1]}x{shape[0]}",
+                "resize all images to one size",
+            )
         arrays.append(arr)
     x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     y = torch.tensor([index[cls] for cls, _ in items], dtype=torch.int64)

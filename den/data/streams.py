@@ -87,7 +87,10 @@ def build_stream(cfg: StreamConfig, seed: int, raw: RawDataset | None = None) ->
     n_train = raw.train_x.shape[0]
     if cfg.val_size >= n_train:
         raise ConfigError(
-            "stream.val_size", cfg.val_size, f"the dataset has only {n_train} training examples", "lower it"
+            "stream.val_size",
+            cfg.val_size,
+            f"the dataset has only {n_train} training examples",
+            "lower it",
         )
     order = torch.randperm(n_train, generator=gen)
     val_idx, train_idx = order[: cfg.val_size].sort().values, order[cfg.val_size :].sort().values
@@ -97,7 +100,11 @@ def build_stream(cfg: StreamConfig, seed: int, raw: RawDataset | None = None) ->
         "test": (raw.test_x, raw.test_y, torch.arange(raw.test_x.shape[0])),
     }
     mean, std = _normalisation(cfg.normalize, raw.train_x[train_idx])
-    builders = {"permuted": _permuted_tasks, "split": _split_tasks, "one_vs_rest": _one_vs_rest_tasks}
+    builders = {
+        "permuted": _permuted_tasks,
+        "split": _split_tasks,
+        "one_vs_rest": _one_vs_rest_tasks,
+    }
     if cfg.kind not in builders:
         raise ConfigError("stream.kind", cfg.kind, "unknown kind", f"use one of {sorted(builders)}")
     tasks = builders[cfg.kind](cfg, raw, pools, gen, mean, std)
@@ -107,11 +114,18 @@ def build_stream(cfg: StreamConfig, seed: int, raw: RawDataset | None = None) ->
 def check_stream_config(cfg: StreamConfig) -> None:
     """Checks that need no data (sizes, counts); data-dependent ones happen in build_stream."""
     if cfg.num_tasks < 1:
-        raise ConfigError("stream.num_tasks", cfg.num_tasks, "a stream needs at least one task", "set stream.num_tasks>=1")
+        raise ConfigError(
+            "stream.num_tasks",
+            cfg.num_tasks,
+            "a stream needs at least one task",
+            "set stream.num_tasks>=1",
+        )
     for key in ("samples_per_task", "test_samples_per_task", "classes_per_task"):
         value = getattr(cfg, key)
         if value is not None and value < 1:
-            raise ConfigError(f"stream.{key}", value, "must be at least 1", f"set stream.{key}>=1 or null for all")
+            raise ConfigError(
+                f"stream.{key}", value, "must be at least 1", f"set stream.{key}>=1 or null for all"
+            )
     if cfg.val_size < 1:
         raise ConfigError(
             "stream.val_size",
@@ -121,10 +135,15 @@ def check_stream_config(cfg: StreamConfig) -> None:
         )
     if cfg.negatives_per_positive <= 0:
         raise ConfigError(
-            "stream.negatives_per_positive", cfg.negatives_per_positive, "must be > 0", "set it to e.g. 1.0"
+            "stream.negatives_per_positive",
+            cfg.negatives_per_positive,
+            "must be > 0",
+            "set it to e.g. 1.0",
         )
     if cfg.normalize not in ("none", "standard"):
-        raise ConfigError("stream.normalize", cfg.normalize, "unknown normalisation", "use none or standard")
+        raise ConfigError(
+            "stream.normalize", cfg.normalize, "unknown normalisation", "use none or standard"
+        )
 
 
 def _normalisation(kind: str, train_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,7 +159,9 @@ def _to_float(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
     return x.float().div_(255).sub_(mean).div_(std)
 
 
-def _subset(idx: torch.Tensor, n: int | None, gen: torch.Generator, key: str, task_id: int) -> torch.Tensor:
+def _subset(
+    idx: torch.Tensor, n: int | None, gen: torch.Generator, key: str, task_id: int
+) -> torch.Tensor:
     """``n`` of ``idx`` drawn at random (order kept), or all of them when ``n`` is None."""
     if n is None:
         return idx
@@ -167,7 +188,11 @@ def _permuted_tasks(cfg, raw, pools, gen, mean, std) -> list[Task]:
     n_pixels = shape[0] * shape[1] * shape[2]
     tasks = []
     for t in range(cfg.num_tasks):
-        perm = torch.arange(n_pixels) if (t == 0 and not cfg.permute_first_task) else torch.randperm(n_pixels, generator=gen)
+        perm = (
+            torch.arange(n_pixels)
+            if (t == 0 and not cfg.permute_first_task)
+            else torch.randperm(n_pixels, generator=gen)
+        )
         chosen = {}
         for split, (key, n) in _limits(cfg).items():
             chosen[split] = _subset(pools[split][2], n, gen, key, t)
@@ -180,7 +205,14 @@ def _permuted_tasks(cfg, raw, pools, gen, mean, std) -> list[Task]:
             return Split(x, y_all[idx].clone())
 
         tasks.append(
-            Task(t, list(range(raw.num_classes)), list(raw.class_names), shape, make, {k: v.numel() for k, v in chosen.items()})
+            Task(
+                t,
+                list(range(raw.num_classes)),
+                list(raw.class_names),
+                shape,
+                make,
+                {k: v.numel() for k, v in chosen.items()},
+            )
         )
     return tasks
 
@@ -213,7 +245,9 @@ def _split_tasks(cfg, raw, pools, gen, mean, std) -> list[Task]:
             _, y_all, idx = pools[split]
             in_task = idx[lookup[y_all[idx]] >= 0]
             chosen[split] = _subset(in_task, n, gen, key, t)
-        tasks.append(_indexed_task(t, classes, raw, pools, chosen, lambda y, lk=lookup: lk[y], mean, std))
+        tasks.append(
+            _indexed_task(t, classes, raw, pools, chosen, lambda y, lk=lookup: lk[y], mean, std)
+        )
     return tasks
 
 
@@ -239,7 +273,17 @@ def _one_vs_rest_tasks(cfg, raw, pools, gen, mean, std) -> list[Task]:
             chosen[split] = _subset(torch.cat([pos, neg]).sort().values, n, gen, key, t)
         names = [f"not {raw.class_names[target]}", raw.class_names[target]]
         tasks.append(
-            _indexed_task(t, [-1, target], raw, pools, chosen, lambda y, c=target: (y == c).long(), mean, std, names)
+            _indexed_task(
+                t,
+                [-1, target],
+                raw,
+                pools,
+                chosen,
+                lambda y, c=target: (y == c).long(),
+                mean,
+                std,
+                names,
+            )
         )
     return tasks
 
