@@ -2,7 +2,8 @@
 
 ``checkpoint.pt`` in the run directory holds the strategy's state (the network with DEN's
 grown layers and unit timestamps, and whatever the method keeps), the run record (matrices,
-timings, reports), and the global and batch-order RNG states. It is written atomically
+timings, reports), the global and batch-order RNG states, and the logger's state (so a
+resumed run can continue the same experiment-tracker run). It is written atomically
 (temporary file + rename), so a crash while saving leaves the previous checkpoint intact.
 """
 
@@ -23,13 +24,16 @@ CHECKPOINT = "checkpoint.pt"
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(output_dir: str | Path, strategy: Strategy, record: RunRecord) -> Path:
+def save_checkpoint(
+    output_dir: str | Path, strategy: Strategy, record: RunRecord, logger_state: dict | None = None
+) -> Path:
     path = Path(output_dir) / CHECKPOINT
     state = {
         "format": FORMAT_VERSION,
         "strategy": strategy.state_dict(),
         "record": dataclasses.asdict(record),
         "torch_rng": torch.get_rng_state(),
+        "logger": logger_state or {},
     }
     tmp = path.with_name(f".{CHECKPOINT}.tmp{os.getpid()}")
     torch.save(state, tmp)
@@ -37,8 +41,9 @@ def save_checkpoint(output_dir: str | Path, strategy: Strategy, record: RunRecor
     return path
 
 
-def load_checkpoint(output_dir: str | Path, strategy: Strategy) -> RunRecord:
-    """Restore ``strategy`` and the global RNG from ``output_dir``; return the run record."""
+def load_checkpoint(output_dir: str | Path, strategy: Strategy) -> tuple[RunRecord, dict]:
+    """Restore ``strategy`` and the global RNG from ``output_dir``; return the run record and
+    the logger's saved state."""
     path = Path(output_dir) / CHECKPOINT
     if not path.is_file():
         raise DataError(
@@ -60,4 +65,4 @@ def load_checkpoint(output_dir: str | Path, strategy: Strategy) -> RunRecord:
         )
     strategy.load_state_dict(state["strategy"])
     torch.set_rng_state(state["torch_rng"].cpu())
-    return RunRecord(**state["record"])
+    return RunRecord(**state["record"]), state.get("logger", {})

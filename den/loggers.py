@@ -27,6 +27,13 @@ class Logger:
     def close(self, failed: bool = False) -> None:
         """Always called, also when the run fails."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in every checkpoint (e.g. a W&B run id, so a resumed run continues it)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Called before the first task of a resumed run with what :meth:`state_dict` saved."""
+
 
 class CSVLogger(Logger):
     def __init__(self, output_dir: str | Path) -> None:

@@ -70,9 +70,11 @@ def run_stream(
             logger.log_evaluation(line)
         summary = _task_summary(record, i)
         logger.log_task(i, summary)
-        write_json_atomic(record.to_json("running"), output_dir / "results.json")
+        # The checkpoint first: results.json never reports a task the checkpoint lacks, so a
+        # run killed between the two writes resumes after every task results.json shows.
         if on_task_end is not None:
             on_task_end(record)
+        write_json_atomic(record.to_json("running"), output_dir / "results.json")
         log.info(
             "after task %d: avg test acc %.4f, avg AUROC %.4f, params %s (capacity %.2f), learn %.1fs, eval %.1fs",
             i + 1,

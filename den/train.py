@@ -96,8 +96,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "config": OmegaConf.to_container(cfg, resolve=True),
         },
     )
+    logger_state: dict = {}
     if cfg.resume:
-        record = resume_record(cfg, output_dir, strategy, record)
+        record, logger_state = resume_record(cfg, output_dir, strategy, record)
         started -= record.wall_time_s
     log.info(
         "%s on %s (%d tasks), model %s (%s params), device %s, output %s",
@@ -110,6 +111,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         output_dir,
     )
     logger = build_logger(cfg.logger, output_dir)
+    logger.load_state_dict(logger_state)
     install_handlers()
     failed = True
     try:
@@ -120,7 +122,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             logger,
             output_dir,
             cfg.trainer.eval_batch_size,
-            on_task_end=lambda rec: save_checkpoint(output_dir, strategy, rec),
+            on_task_end=lambda rec: save_checkpoint(output_dir, strategy, rec, logger.state_dict()),
         )
         record.wall_time_s = time.perf_counter() - started
         results = record.to_json("complete")
@@ -157,9 +159,12 @@ def resume_dir(cfg: DictConfig) -> Path | None:
     return path
 
 
-def resume_record(cfg: DictConfig, output_dir: Path, strategy: Any, fresh: RunRecord) -> RunRecord:
-    """Load the checkpoint of ``output_dir`` into ``strategy``; refuse a different experiment."""
-    record = load_checkpoint(output_dir, strategy)
+def resume_record(
+    cfg: DictConfig, output_dir: Path, strategy: Any, fresh: RunRecord
+) -> tuple[RunRecord, dict]:
+    """Load the checkpoint of ``output_dir`` into ``strategy``; refuse a different experiment.
+    Returns the run record and the logger's saved state."""
+    record, logger_state = load_checkpoint(output_dir, strategy)
     saved, now = record.meta.get("config", {}), fresh.meta["config"]
     for key in RESUME_KEYS:
         if key in saved and saved[key] != now[key]:
@@ -171,7 +176,7 @@ def resume_record(cfg: DictConfig, output_dir: Path, strategy: Any, fresh: RunRe
             )
     record.meta["resumed_at_task"] = record.meta.get("resumed_at_task", []) + [record.tasks_done]
     log.info("resuming %s after %d finished tasks", output_dir, record.tasks_done)
-    return record
+    return record, logger_state
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

@@ -31,6 +31,13 @@ def results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
 
 
+def checkpointed_tasks(run_dir: Path) -> int:
+    import torch
+
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    return len(state["record"]["params"])
+
+
 def tasks_done(run_dir: Path) -> int:
     try:
         return results(run_dir)["tasks_done"]
@@ -84,7 +91,8 @@ def test_killed_run_resumes_to_the_same_results(uninterrupted, tiny_mnist_root, 
     wait_for_tasks(proc, run_dir, 2)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    killed_at = tasks_done(run_dir)
+    killed_at = checkpointed_tasks(run_dir)
+    assert tasks_done(run_dir) <= killed_at  # results.json never runs ahead of the checkpoint
     assert 2 <= killed_at < 4, "the kill must land after task 2 and before the end"
     assert results(run_dir)["status"] == "running"  # nothing claims success
 
@@ -137,3 +145,25 @@ def test_resume_without_checkpoint_names_the_file(tmp_path, tiny_mnist_root):
     )
     assert proc.returncode == 2
     assert "checkpoint.pt" in proc.stderr
+
+
+def test_checkpoint_keeps_the_logger_state(tmp_path):
+    """A resumed run gets back what its logger saved (e.g. an experiment-tracker run id)."""
+    import torch
+
+    from den.checkpoint import load_checkpoint, save_checkpoint
+    from den.config import ModelConfig, TrainerConfig
+    from den.results import RunRecord
+    from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
+
+    def strategy() -> FinetuneStrategy:
+        model = ModelConfig(name="m", arch="mlp", hidden=[4])
+        return FinetuneStrategy(
+            FinetuneConfig(), model, TrainerConfig(), (1, 2, 2), torch.device("cpu"), 0
+        )
+
+    record = RunRecord(num_tasks=3, base_params=10, params=[10])
+    save_checkpoint(tmp_path, strategy(), record, {"run_id": "abc123"})
+    loaded, logger_state = load_checkpoint(tmp_path, strategy())
+    assert logger_state == {"run_id": "abc123"}
+    assert loaded.tasks_done == 1
