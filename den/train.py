@@ -99,6 +99,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     logger_state: dict = {}
     if cfg.resume:
         record, logger_state = resume_record(cfg, output_dir, strategy, record)
+        strategy.resume_tasks(stream.tasks[: record.tasks_done])
         started -= record.wall_time_s
     log.info(
         "%s on %s (%d tasks), model %s (%s params), device %s, output %s",

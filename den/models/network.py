@@ -242,11 +242,19 @@ class MultiHeadNet(nn.Module):
         self.structure_changed()
 
     # ----------------------------------------------------------------- forward
-    def features(self, x: torch.Tensor, widths: Sequence[int] | None = None) -> torch.Tensor:
-        """Hidden representation [N, n_L * head_block] using the first ``widths[l]`` units."""
+    def features(
+        self,
+        x: torch.Tensor,
+        widths: Sequence[int] | None = None,
+        weights: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Hidden representation [N, n_L * head_block] using the first ``widths[l]`` units.
+
+        ``weights`` replaces the layers' weights (same shapes), e.g. PackNet's masked copies.
+        """
         h = x
         for layer, kind in enumerate(self.kinds):
-            weight, bias = self.sliced(layer, widths)
+            weight, bias = self.sliced(layer, widths, None if weights is None else weights[layer])
             if kind == "conv":
                 h = F.relu(F.conv2d(h, weight, bias, padding=self.kernel_size // 2))
                 if self.pool > 1:
@@ -263,9 +271,13 @@ class MultiHeadNet(nn.Module):
         h = self.features(x, widths)
         return F.linear(h, self.head_weights[task_id], self.head_biases[task_id])
 
-    def sliced(self, layer: int, widths: Sequence[int] | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Weight and bias of ``layer`` restricted to the first ``widths`` units (a view)."""
-        weight, bias = self.weights[layer], self.biases[layer]
+    def sliced(
+        self, layer: int, widths: Sequence[int] | None, weight: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight and bias of ``layer`` restricted to the first ``widths`` units (a view);
+        ``weight`` replaces the layer's own weight."""
+        weight = self.weights[layer] if weight is None else weight
+        bias = self.biases[layer]
         if widths is None:
             return weight, bias
         n_out = widths[layer]

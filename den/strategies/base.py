@@ -77,6 +77,11 @@ class Strategy(ABC):
         self.net.load_state_dict(state["net"])
         self.generator.set_state(state["generator"])
 
+    def resume_tasks(self, tasks: Sequence[Task]) -> None:
+        """After :meth:`load_state_dict` on resume: rebuild state derived from the finished
+        ``tasks``' data instead of storing it in every checkpoint (``joint``'s data union)."""
+        return None
+
     # ----------------------------------------------------------------- shared helpers
     def new_network(self) -> MultiHeadNet:
         return build_network(self.model_cfg, self.input_shape).to(self.device)

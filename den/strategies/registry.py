@@ -10,19 +10,33 @@ from den.config import ModelConfig, TrainerConfig
 from den.errors import ConfigError
 from den.strategies.base import Strategy, as_dataclass
 from den.strategies.den import DENConfig, DENStrategy
+from den.strategies.er import ERConfig, ERStrategy
+from den.strategies.ewc import EWCConfig, EWCStrategy
 from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
+from den.strategies.joint import JointConfig, JointStrategy
+from den.strategies.l2 import L2Config, L2Strategy
+from den.strategies.lwf import LwFConfig, LwFStrategy
+from den.strategies.packnet import PackNetConfig, PackNetStrategy
+from den.strategies.pnn import PNNConfig, PNNStrategy
+from den.strategies.si import SIConfig, SIStrategy
 from den.strategies.stl import STLConfig, STLStrategy
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    "finetune": FinetuneStrategy,
-    "den": DENStrategy,
-    "stl": STLStrategy,
+# name -> (strategy class, config schema); the schema's defaults match conf/strategy/<name>.yaml
+_REGISTRY: dict[str, tuple[type[Strategy], type]] = {
+    "den": (DENStrategy, DENConfig),
+    "finetune": (FinetuneStrategy, FinetuneConfig),
+    "stl": (STLStrategy, STLConfig),
+    "joint": (JointStrategy, JointConfig),
+    "l2": (L2Strategy, L2Config),
+    "ewc": (EWCStrategy, EWCConfig),
+    "si": (SIStrategy, SIConfig),
+    "lwf": (LwFStrategy, LwFConfig),
+    "pnn": (PNNStrategy, PNNConfig),
+    "packnet": (PackNetStrategy, PackNetConfig),
+    "er": (ERStrategy, ERConfig),
 }
-STRATEGY_SCHEMAS: dict[str, type] = {
-    "finetune": FinetuneConfig,
-    "den": DENConfig,
-    "stl": STLConfig,
-}
+STRATEGIES: dict[str, type[Strategy]] = {name: cls for name, (cls, _) in _REGISTRY.items()}
+STRATEGY_SCHEMAS: dict[str, type] = {name: schema for name, (_, schema) in _REGISTRY.items()}
 
 
 def build_strategy(
