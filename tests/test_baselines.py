@@ -78,7 +78,9 @@ def test_pnn_trains_only_the_new_column_and_counts_laterals(stream):
     pnn.learn(stream[0])
     column0 = [p.detach().clone() for p in pnn.pnn.columns[0].parameters()]
     pnn.learn(stream[1])
-    assert all(torch.equal(a, b) for a, b in zip(column0, pnn.pnn.columns[0].parameters()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(column0, pnn.pnn.columns[0].parameters(), strict=True)
+    )
     # two columns (784->... here 36-12-8), one lateral 12->8 into column 1, heads on 8 and 16
     column = 36 * 12 + 12 + 12 * 8 + 8
     expected = 2 * column + 12 * 8 + (4 * 8 + 4) + (4 * 16 + 4)
@@ -108,28 +110,32 @@ def test_stl_shares_nothing(stream):
 
 
 # ----------------------------------------------------------------- EWC
-def hand_fisher(net, task_id: int, data: Split) -> list[torch.Tensor]:
-    """sum_c p(c|x) (d log p(c|x) / d theta)^2 averaged over examples, one example at a time."""
+def hand_fisher(net, task_id: int, data: Split, expected: bool = True) -> list[torch.Tensor]:
+    """sum_c p(c|x) (d log p(c|x) / d theta)^2 (or the true label's term only), averaged over
+    examples, by plain autograd one example and one class at a time."""
     trunk = net.trunk_parameters()
     total = [torch.zeros_like(p) for p in trunk]
     for i in range(len(data)):
         log_p = F.log_softmax(net(data.x[i : i + 1], task_id)[0], dim=-1)
-        for c in range(log_p.shape[0]):
+        classes = range(log_p.shape[0]) if expected else [int(data.y[i])]
+        for c in classes:
             grads = torch.autograd.grad(log_p[c], trunk, retain_graph=True)
+            weight = log_p[c].exp().detach() if expected else 1.0
             for t, g in zip(total, grads, strict=True):
-                t += log_p[c].exp().detach() * g.square()
+                t += weight * g.square()
     return [t / len(data) for t in total]
 
 
-def test_fisher_matches_per_example_autograd(stream):
-    ewc = make(EWCConfig())
+@pytest.mark.parametrize("expected", [True, False], ids=["expected", "empirical"])
+@pytest.mark.parametrize("model", [MLP, CONV], ids=["mlp", "conv"])
+def test_fisher_matches_per_example_autograd(model, expected, stream):
+    ewc = make(EWCConfig(), model)
     ewc.learn(stream[0])
     data = stream[0].split("train")
     data = Split(data.x[:7], data.y[:7])
-    for auto, hand in zip(
-        fisher_diagonal(ewc.net, 0, data, batch_size=3), hand_fisher(ewc.net, 0, data), strict=True
-    ):
-        torch.testing.assert_close(auto, hand, rtol=1e-4, atol=1e-9)
+    auto = fisher_diagonal(ewc.net, 0, data, expected=expected, batch_size=3)
+    for a, h in zip(auto, hand_fisher(ewc.net, 0, data, expected), strict=True):
+        torch.testing.assert_close(a, h, rtol=1e-4, atol=1e-9)
 
 
 def test_ewc_penalty_is_zero_at_the_anchor_and_its_gradient_is_fisher_weighted(stream):
@@ -168,7 +174,9 @@ def test_separate_ewc_penalties_sum_and_online_ewc_decays(stream):
     for g, p, fa, aa, fb, ab in zip(grads, trunk, f0, a0, f1, after, strict=True):
         expected = 2 * separate.cfg.lam * (fa * (p.detach() - aa) + fb * (p.detach() - ab))
         torch.testing.assert_close(g, expected, rtol=1e-3, atol=1e-6)
-    assert all(torch.equal(a, b) for a, b in zip(online.anchor, online.current_trunk()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(online.anchor, online.current_trunk(), strict=True)
+    )
 
 
 # ----------------------------------------------------------------- L2 and SI
@@ -178,7 +186,7 @@ def test_l2_with_infinite_weight_freezes_the_trunk(stream):
     trunk = [p.detach().clone() for p in l2.net.trunk_parameters()]
     report = l2.learn(stream[1])
     assert report["trunk_frozen"]
-    assert all(torch.equal(a, b) for a, b in zip(trunk, l2.net.trunk_parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(trunk, l2.net.trunk_parameters(), strict=True))
     assert report["phases"]["train"]["steps"] == TRAINER.max_iters  # the new head did train
 
 

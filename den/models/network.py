@@ -253,17 +253,26 @@ class MultiHeadNet(nn.Module):
         ``weights`` replaces the layers' weights (same shapes), e.g. PackNet's masked copies.
         """
         h = x
-        for layer, kind in enumerate(self.kinds):
+        for layer in range(self.num_layers):
             weight, bias = self.sliced(layer, widths, None if weights is None else weights[layer])
-            if kind == "conv":
-                h = F.relu(F.conv2d(h, weight, bias, padding=self.kernel_size // 2))
-                if self.pool > 1:
-                    h = F.max_pool2d(h, self.pool)
-            else:
-                if h.ndim > 2:
-                    h = h.flatten(1)
-                h = F.relu(F.linear(h, weight, bias))
+            h = self.activation(layer, self.pre_activation(layer, h, weight, bias))
         return h.flatten(1) if h.ndim > 2 else h
+
+    def pre_activation(
+        self, layer: int, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``layer``'s affine map of its input ``h`` (conv with "same" padding, or linear on
+        the flattened input) with the given weight: [N, n_l, H, W] or [N, n_l]."""
+        if self.kinds[layer] == "conv":
+            return F.conv2d(h, weight, bias, padding=self.kernel_size // 2)
+        return F.linear(h.flatten(1) if h.ndim > 2 else h, weight, bias)
+
+    def activation(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """ReLU, then max-pooling after a conv layer."""
+        h = F.relu(z)
+        if self.kinds[layer] == "conv" and self.pool > 1:
+            h = F.max_pool2d(h, self.pool)
+        return h
 
     def forward(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
         """Logits [N, C_t] of task ``task_id`` for inputs [N, C, H, W], timestamped."""

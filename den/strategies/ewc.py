@@ -5,9 +5,8 @@ After each task the diagonal Fisher information of the trunk weights is estimate
 task's training data, and later tasks pay ``lam * sum_i F_i (theta_i - theta*_i)^2``.
 
 - ``fisher=expected`` (default, the Fisher of the paper): ``E_x sum_c p(c|x) (d log p(c|x))^2``,
-  exact over the classes of the task; ``fisher=empirical`` uses the true label only.
-  Per-example gradients come from ``torch.func`` (vmap), so the squares are of single-example
-  gradients, not of batch means.
+  exact over the classes of the task; ``fisher=empirical`` uses the true label only. The
+  squares are of single-example gradients, not of batch means (see :func:`fisher_diagonal`).
 - Separate penalties (one per task, the paper) are kept as one quadratic with the same
   gradient: ``sum_k F_k (theta - theta_k)^2 = A (theta - m)^2 + const`` with ``A = sum_k F_k``
   and ``m = sum_k F_k theta_k / A``; memory stays two trunk copies however many tasks.
@@ -21,7 +20,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call, grad, jacrev, vmap
 
 from den.data.streams import Split, Task
 from den.errors import ConfigError
@@ -36,8 +34,8 @@ class EWCConfig(QuadraticPenaltyConfig):
     online: bool = False
     gamma: float = 1.0  # online only: decay of the accumulated Fisher
     fisher: str = "expected"  # expected | empirical
-    fisher_samples: int | None = 1000  # training examples per task for the Fisher; None = all
-    fisher_batch: int = 32  # examples per vmap chunk (memory: batch x classes x weights)
+    fisher_samples: int | None = None  # training examples per task for the Fisher; None = all
+    fisher_batch: int = 256  # examples per batched backward pass
 
 
 class EWCStrategy(QuadraticPenaltyStrategy):
@@ -98,43 +96,79 @@ class EWCStrategy(QuadraticPenaltyStrategy):
 
 
 def fisher_diagonal(
-    net: MultiHeadNet, task_id: int, data: Split, expected: bool = True, batch_size: int = 32
+    net: MultiHeadNet, task_id: int, data: Split, expected: bool = True, batch_size: int = 256
 ) -> list[torch.Tensor]:
     """Diagonal Fisher of the trunk parameters for head ``task_id``, averaged over ``data``.
 
     Returns one tensor per trunk parameter (``net.trunk_parameters()`` order, same shapes):
     ``mean_x sum_c p(c|x) g_c(x)^2`` (expected) or ``mean_x g_y(x)^2`` (empirical), where
     ``g_c(x)`` is the gradient of ``log p(c|x)`` for the single example ``x``.
+
+    Exact per-example squares without materialising per-example gradients of the whole net:
+    one batched backward pass per class gives each example's gradient ``delta`` at every
+    layer's pre-activation; a linear weight's per-example gradient is ``delta a^T``, so the
+    sum of its squares is ``(delta^2)^T (a^2)``, one matmul; a conv weight's is
+    ``delta @ unfold(a)^T`` per example (a batched matmul), squared and summed.
     """
-    names = [f"weights.{i}" for i in range(len(net.weights))]
-    names += [f"biases.{i}" for i in range(len(net.biases))]
-    params = {name: p.detach() for name, p in net.named_parameters() if name in names}
-    # Heads (and anything else) enter as constants, so no autograd graph reaches the module.
-    constants = {name: p.detach() for name, p in net.named_parameters() if name not in names}
-
-    def log_probs(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        logits = functional_call(net, {**p, **constants}, (x[None], task_id))[0]
-        return F.log_softmax(logits, dim=-1)  # [C]
-
-    def label_log_prob(
-        p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor
-    ) -> torch.Tensor:
-        return log_probs(p, x)[y]
-
-    total = {name: torch.zeros_like(p) for name, p in params.items()}
+    weights = [w.detach() for w in net.weights]
+    biases = [b.detach() for b in net.biases]
+    fisher_w = [torch.zeros_like(w) for w in weights]
+    fisher_b = [torch.zeros_like(b) for b in biases]
     for start in range(0, len(data), batch_size):
         x, y = data.x[start : start + batch_size], data.y[start : start + batch_size]
+        inputs, pres = [], []
+        h = x
+        for layer in range(net.num_layers):
+            z = net.pre_activation(layer, h, weights[layer], biases[layer])  # constants: W, b
+            if not z.requires_grad:
+                z.requires_grad_(True)  # the first layer: the graph starts at its output
+            inputs.append(h)
+            pres.append(z)
+            h = net.activation(layer, z)
+        features = h.flatten(1) if h.ndim > 2 else h
+        head_w, head_b = net.head_weights[task_id].detach(), net.head_biases[task_id].detach()
+        log_p = F.log_softmax(F.linear(features, head_w, head_b), dim=-1)  # [B, C]
         if expected:
-            grads = vmap(jacrev(log_probs), in_dims=(None, 0))(params, x)  # name -> [B, C, ...]
-            with torch.no_grad():
-                probs = vmap(log_probs, in_dims=(None, 0))(params, x).exp()  # [B, C]
-            for name, g in grads.items():
-                weights = probs.reshape(*probs.shape, *([1] * (g.ndim - 2)))
-                total[name] += (weights * g.square()).sum(dim=(0, 1))
+            probs = log_p.detach().exp()
+            terms = [(log_p[:, c].sum(), probs[:, c]) for c in range(log_p.shape[1])]
         else:
-            grads = vmap(grad(label_log_prob), in_dims=(None, 0, 0))(params, x, y)  # [B, ...]
-            for name, g in grads.items():
-                total[name] += g.square().sum(dim=0)
+            terms = [(log_p.gather(1, y[:, None]).sum(), torch.ones_like(y, dtype=x.dtype))]
+        for i, (objective, example_weight) in enumerate(terms):
+            deltas = torch.autograd.grad(objective, pres, retain_graph=i < len(terms) - 1)
+            with torch.no_grad():
+                for layer, (a, delta) in enumerate(zip(inputs, deltas, strict=True)):
+                    _accumulate(net, layer, a, delta, example_weight, fisher_w, fisher_b)
     n = max(len(data), 1)
-    by_name = {name: t / n for name, t in total.items()}
-    return [by_name[name] for name in names]
+    return [f / n for f in fisher_w] + [f / n for f in fisher_b]
+
+
+def _accumulate(
+    net: MultiHeadNet,
+    layer: int,
+    a: torch.Tensor,
+    delta: torch.Tensor,
+    example_weight: torch.Tensor,
+    fisher_w: list[torch.Tensor],
+    fisher_b: list[torch.Tensor],
+) -> None:
+    """Add ``sum_i example_weight_i * g_i^2`` of ``layer``'s weight and bias.
+
+    Args:
+        a: the layer's input [B, ...]; delta: d objective / d pre-activation [B, n_l, ...].
+        example_weight: [B] (p(c|x_i) for the expected Fisher, 1 for the empirical one).
+    """
+    if net.kinds[layer] == "conv":
+        k = net.kernel_size
+        cols = F.unfold(a, k, padding=k // 2)  # [B, n_in * k * k, L]
+        d = delta.flatten(2)  # [B, n_l, L]
+        grad_w = torch.bmm(d, cols.transpose(1, 2))  # [B, n_l, n_in * k * k]
+        grad_b = d.sum(-1)  # [B, n_l]
+        fisher_w[layer] += torch.einsum("b,bij->ij", example_weight, grad_w.square()).view_as(
+            fisher_w[layer]
+        )
+        fisher_b[layer] += example_weight @ grad_b.square()
+    else:
+        a = a.flatten(1) if a.ndim > 2 else a
+        weighted = example_weight[:, None] * delta.square()  # [B, n_l]
+        fisher_w[layer] += weighted.T @ a.square()
+        fisher_b[layer] += weighted.sum(0)

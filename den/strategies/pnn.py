@@ -25,7 +25,7 @@ from torch import nn
 from den.config import ModelConfig, StrategyConfig
 from den.data.streams import Task
 from den.errors import ConfigError
-from den.models.network import MultiHeadNet, build_network
+from den.models.network import build_network
 from den.strategies.base import Strategy, as_dataclass
 
 
@@ -95,34 +95,18 @@ class ProgressiveNet(nn.Module):
                     torch.is_grad_enabled() and not (frozen_below and c < task_id)
                 ):
                     column = self.columns[c]
-                    pre = _apply(column, layer, hs[c], column.weights[layer], column.biases[layer])
+                    pre = column.pre_activation(
+                        layer, hs[c], column.weights[layer], column.biases[layer]
+                    )
                     if layer > 0:
                         for j in range(c):
-                            pre = pre + _apply(column, layer, hs[j], self.laterals[c][layer - 1][j])
-                    new_hs.append(_activate(column, layer, pre))
+                            pre = pre + column.pre_activation(
+                                layer, hs[j], self.laterals[c][layer - 1][j]
+                            )
+                    new_hs.append(column.activation(layer, pre))
             hs = new_hs
         features = torch.cat([h.flatten(1) for h in hs], dim=1)
         return F.linear(features, self.head_weights[task_id], self.head_biases[task_id])
-
-
-def _apply(
-    net: MultiHeadNet,
-    layer: int,
-    h: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Pre-activation of ``layer`` for input ``h`` (conv with 'same' padding, or linear)."""
-    if net.kinds[layer] == "conv":
-        return F.conv2d(h, weight, bias, padding=net.kernel_size // 2)
-    return F.linear(h.flatten(1) if h.ndim > 2 else h, weight, bias)
-
-
-def _activate(net: MultiHeadNet, layer: int, pre: torch.Tensor) -> torch.Tensor:
-    h = F.relu(pre)
-    if net.kinds[layer] == "conv" and net.pool > 1:
-        h = F.max_pool2d(h, net.pool)
-    return h
 
 
 def scaled_model(cfg: ModelConfig, scale: float) -> ModelConfig:
