@@ -1,0 +1,344 @@
+"""Compare runs: a Markdown report with a table over seeds and plots.
+
+    python -m den.compare outputs/multirun/pmnist/<timestamp>          # a multirun directory
+    python -m den.compare RUN_DIR RUN_DIR ... --out reports/mine        # or run directories
+
+Every ``results.json`` under the given directories is read (runs still in progress or that
+died are listed and left out of the table). Runs with the same resolved config up to the seed form a group,
+named by its strategy (``--label KEY`` groups by a dotted config key instead); each group's final metrics are reported as
+mean ± standard deviation over its runs (seeds). Writes into ``--out`` (default: the first
+directory given): ``report.md``, ``summary.csv``, ``avg_acc_curve.png`` (average accuracy
+after each task), ``acc_vs_capacity.png`` and ``acc_matrices.png`` (mean accuracy matrix
+per group).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import statistics
+import sys
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("den.compare")
+
+# (results key in "final" or top level, column title, format)
+COLUMNS = (
+    ("avg_acc", "avg acc", "{:.4f}"),
+    ("avg_auroc", "avg AUROC", "{:.4f}"),
+    ("bwt", "BWT", "{:+.4f}"),
+    ("forgetting", "forgetting", "{:.4f}"),
+    ("capacity", "capacity", "{:.2f}"),
+    ("wall_time_s", "wall s", "{:.0f}"),
+)
+
+
+@dataclass
+class Group:
+    """The runs that share a label (typically one strategy over several seeds)."""
+
+    label: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    dirs: list[Path] = field(default_factory=list)
+
+    def values(self, key: str) -> list[float]:
+        return [run_value(r, key) for r in self.runs]
+
+    def mean_std(self, key: str) -> tuple[float, float]:
+        vals = self.values(key)
+        return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
+
+
+def run_value(results: dict[str, Any], key: str) -> float:
+    if key in results.get("final", {}):
+        return float(results["final"][key])
+    return float(results[key])
+
+
+def config_value(results: dict[str, Any], dotted: str) -> Any:
+    node: Any = results.get("config", {})
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(dotted)
+        node = node[part]
+    return node
+
+
+def find_runs(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, dict]], list[Path]]:
+    """(complete runs, incomplete run directories) under ``paths``, sorted by directory."""
+    complete, incomplete = [], []
+    files: set[Path] = set()
+    for path in map(Path, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist")
+        files |= set(path.rglob("results.json")) if path.is_dir() else {path}
+    for file in sorted(files):
+        results = json.loads(file.read_text())
+        if results.get("status") == "complete":
+            complete.append((file.parent, results))
+        else:
+            incomplete.append(file.parent)
+    return complete, incomplete
+
+
+# Config keys that never make two runs different experiments.
+RUN_ONLY_KEYS = (
+    "seed",
+    "paths",
+    "resume",
+    "threads",
+    "device",
+    "logger",
+    "trainer.progress",
+    "stream.root",  # where the data lives, not which data
+    "stream.download",
+)
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix: json.dumps(node)}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def experiment_key(results: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The resolved config without what only distinguishes runs of one experiment."""
+    flat = flatten(results.get("config", {}))
+    return tuple(
+        sorted(
+            (k, v)
+            for k, v in flat.items()
+            if not any(k == r or k.startswith(r + ".") for r in RUN_ONLY_KEYS)
+        )
+    )
+
+
+def group_runs(runs: list[tuple[Path, dict]], label_key: str = "auto") -> list[Group]:
+    """Groups in the order their first run appears.
+
+    ``auto``: runs with the same config up to the seed form a group named by its strategy;
+    groups that share a strategy name get the config keys they differ in appended. Any other
+    value is a dotted config key whose value names the group.
+    """
+    if label_key != "auto":
+        groups: dict[Any, Group] = {}
+        for run_dir, results in runs:
+            label = str(config_value(results, label_key))
+            groups.setdefault(label, Group(label)).runs.append(results)
+            groups[label].dirs.append(run_dir)
+        return list(groups.values())
+    by_key: dict[Any, Group] = {}
+    for run_dir, results in runs:
+        key = experiment_key(results)
+        group = by_key.setdefault(key, Group(str(config_value(results, "strategy.name"))))
+        group.runs.append(results)
+        group.dirs.append(run_dir)
+    keys = list(by_key)
+    names = {key: by_key[key].label for key in keys}
+    for key in keys:
+        group = by_key[key]
+        twins = [k for k in keys if k != key and names[k] == names[key]]
+        if twins:
+            mine = dict(key)
+            differs = sorted(
+                {k for t in twins for k, v in t if mine.get(k) != v}
+                | {k for k in mine if any(k not in dict(t) for t in twins)}
+            )
+            shown = [f"{k.split('.', 1)[-1]}={json.loads(mine[k])}" for k in differs if k in mine]
+            group.label = f"{group.label} ({', '.join(shown)})" if shown else group.label
+    return list(by_key.values())
+
+
+def markdown_table(groups: list[Group]) -> str:
+    head = ["label", "runs", *(title for _, title, _ in COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for g in groups:
+        cells = [g.label, str(len(g.runs))]
+        for key, _, fmt in COLUMNS:
+            mean, std = g.mean_std(key)
+            cells.append(f"{fmt.format(mean)} ± {fmt.format(std).lstrip('+')}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_csv(groups: list[Group], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["label", "run_dir", "seed", *(key for key, _, _ in COLUMNS)])
+        for g in groups:
+            for run_dir, results in zip(g.dirs, g.runs, strict=True):
+                row = [run_value(results, key) for key, _, _ in COLUMNS]
+                writer.writerow([g.label, str(run_dir), results.get("seed"), *row])
+
+
+def mean_curve(group: Group, key: str) -> tuple[list[float], list[float]]:
+    curves = [r[key] for r in group.runs]
+    n = min(len(c) for c in curves)
+    cols = [[c[i] for c in curves] for i in range(n)]
+    means = [statistics.fmean(col) for col in cols]
+    stds = [statistics.stdev(col) if len(col) > 1 else 0.0 for col in cols]
+    return means, stds
+
+
+def mean_matrix(group: Group) -> list[list[float]]:
+    """Element-wise mean of the groups' accuracy matrices (NaN above the diagonal)."""
+    mats = [r["acc_matrix"] for r in group.runs]
+    size = len(mats[0])
+    out = []
+    for i in range(size):
+        row = []
+        for j in range(size):
+            vals = [m[i][j] for m in mats if m[i][j] is not None]
+            row.append(statistics.fmean(vals) if vals else math.nan)
+        out.append(row)
+    return out
+
+
+def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for g in groups:
+        means, stds = mean_curve(g, "avg_acc_curve")
+        tasks = list(range(1, len(means) + 1))
+        ax.plot(tasks, means, marker="o", label=g.label)
+        ax.fill_between(
+            tasks,
+            [m - s for m, s in zip(means, stds, strict=True)],
+            [m + s for m, s in zip(means, stds, strict=True)],
+            alpha=0.2,
+        )
+    ax.set(
+        title=f"{title}: average test accuracy over the tasks seen",
+        xlabel="tasks learned",
+        ylabel="average accuracy (mean ± std over runs)",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    written.append(out / "avg_acc_curve.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for g in groups:
+        (acc, acc_sd), (cap, cap_sd) = g.mean_std("avg_acc"), g.mean_std("capacity")
+        ax.errorbar(cap, acc, xerr=cap_sd, yerr=acc_sd, fmt="o", capsize=3, label=g.label)
+        ax.annotate(g.label, (cap, acc), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set(
+        title=f"{title}: final accuracy versus capacity",
+        xlabel="capacity (stored parameters / one base network)",
+        ylabel="final average accuracy",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    written.append(out / "acc_vs_capacity.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+
+    cols = min(4, len(groups))
+    rows = math.ceil(len(groups) / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.4 * cols + 1, 3.4 * rows), squeeze=False, layout="constrained"
+    )
+    image = None
+    for ax, g in zip(axes.flat, groups, strict=False):
+        matrix = mean_matrix(g)
+        image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
+        ax.set_title(textwrap.fill(g.label, 32), fontsize=8)
+        ax.set(xlabel="task evaluated", ylabel="after learning task")
+        ticks = range(len(matrix))
+        ax.set_xticks(ticks, [str(t + 1) for t in ticks], fontsize=7)
+        ax.set_yticks(ticks, [str(t + 1) for t in ticks], fontsize=7)
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.axis("off")
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.8, label="test accuracy (mean over runs)")
+    fig.suptitle(f"{title}: accuracy matrices")
+    written.append(out / "acc_matrices.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+    return written
+
+
+def compare(
+    paths: Sequence[str | Path], out: str | Path | None = None, label: str = "auto"
+) -> Path:
+    """Write the report for the runs under ``paths``; return the report's path."""
+    runs, incomplete = find_runs(paths)
+    if not runs:
+        raise SystemExit(
+            f"Error: no complete results.json under {', '.join(map(str, paths))}. "
+            "Fix: pass a multirun directory or run directories of finished runs."
+        )
+    groups = group_runs(runs, label)
+    out_dir = Path(out) if out is not None else Path(paths[0])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    first = runs[0][1]
+    title = f"{first.get('stream', '')}, {first['tasks_done']} tasks"
+    plots = plot_all(groups, out_dir, title)
+    write_csv(groups, out_dir / "summary.csv")
+    lines = [
+        f"# Comparison: {title}",
+        "",
+        f"{len(runs)} complete runs in {len(groups)} groups"
+        f" ({'same config up to the seed' if label == 'auto' else f'by `{label}`'});"
+        " mean ± standard deviation over the runs of each group. Capacity = stored parameters / one base network with one head.",
+        "",
+        markdown_table(groups),
+        "",
+        *(f"![{p.stem}]({p.name})" for p in plots),
+        "",
+        "Runs:",
+        "",
+        *(f"- {g.label}: " + ", ".join(f"`{d}`" for d in g.dirs) for g in groups),
+    ]
+    if incomplete:
+        lines += ["", "Not complete (left out):", "", *(f"- `{d}`" for d in incomplete)]
+    report = out_dir / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m den.compare", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "paths", nargs="+", help="multirun directories, run directories or results.json files"
+    )
+    parser.add_argument("--out", help="report directory (default: the first path)")
+    parser.add_argument(
+        "--label",
+        default="auto",
+        help="auto (same config up to the seed = one group) or a dotted config key",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        report = compare(args.paths, args.out, args.label)
+    except (FileNotFoundError, KeyError) as err:
+        print(f"Error: {err}. Fix: check the paths and --label.", file=sys.stderr)
+        return 2
+    print(report.read_text())
+    print(f"report: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""``python -m den.compare``: groups runs by config up to the seed, reports mean ± std, plots."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+import den.train as train_module
+from den.compare import compare, main
+from den.config import register_configs
+
+from conftest import REPO_ROOT
+
+BASE = (
+    "+experiment=pmnist",
+    "stream.download=false",
+    "stream.num_tasks=2",
+    "stream.val_size=50",
+    "stream.samples_per_task=200",
+    "trainer.max_iters=20",
+    "trainer.progress=false",
+    "model.hidden=[16]",
+)
+
+
+@pytest.fixture(scope="module")
+def sweep(tiny_mnist_root, tmp_path_factory) -> Path:
+    """finetune with seeds 0 and 1, stl with seed 0, laid out as a multirun directory."""
+    register_configs()
+    root = tmp_path_factory.mktemp("multirun")
+    for i, (strategy, seed) in enumerate([("finetune", 0), ("finetune", 1), ("stl", 0)]):
+        with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+            cfg = compose(
+                "config",
+                overrides=[
+                    *BASE,
+                    f"strategy={strategy}",
+                    f"seed={seed}",
+                    f"stream.root={tiny_mnist_root}",
+                    f"paths.output_dir={root / str(i)}",
+                ],
+            )
+        train_module.run(cfg)
+    return root
+
+
+def test_report_groups_seeds_and_gives_mean_and_std(sweep, tmp_path):
+    report = compare([sweep], out=tmp_path / "report").read_text()
+    finetune = [
+        json.loads((sweep / str(i) / "results.json").read_text())["final"]["avg_acc"]
+        for i in (0, 1)
+    ]
+    row = next(line for line in report.splitlines() if line.startswith("| finetune |"))
+    mean, std = statistics.fmean(finetune), statistics.stdev(finetune)
+    assert f"| finetune | 2 | {mean:.4f} ± {std:.4f} |" in row
+    assert any(line.startswith("| stl | 1 |") for line in report.splitlines())
+    for png in ("avg_acc_curve.png", "acc_vs_capacity.png", "acc_matrices.png"):
+        assert (tmp_path / "report" / png).stat().st_size > 10_000
+        assert f"]({png})" in report
+    csv_rows = (tmp_path / "report" / "summary.csv").read_text().splitlines()
+    assert len(csv_rows) == 1 + 3
+
+
+def test_unfinished_runs_are_listed_not_averaged(sweep, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(sweep, runs)
+    results = json.loads((runs / "1" / "results.json").read_text())
+    results["status"] = "running"
+    (runs / "1" / "results.json").write_text(json.dumps(results))
+    report = compare([runs]).read_text()
+    assert "| finetune | 1 |" in report
+    assert "Not complete" in report and str(runs / "1") in report
+
+
+def test_same_strategy_with_different_settings_is_two_groups(sweep, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(sweep, runs)
+    results = json.loads((runs / "1" / "results.json").read_text())
+    results["config"]["trainer"]["lr"] = 0.5
+    (runs / "1" / "results.json").write_text(json.dumps(results))
+    report = compare([runs]).read_text()
+    assert "| finetune (lr=0.001) | 1 |" in report and "| finetune (lr=0.5) | 1 |" in report
+
+
+def test_nothing_to_compare_is_a_clear_error(tmp_path, capsys):
+    assert main([str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="no complete results.json"):
+        compare([tmp_path])
