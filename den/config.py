@@ -98,6 +98,22 @@ class LoggerConfig:
 
 
 @dataclass
+class WandbLoggerConfig(LoggerConfig):
+    """Weights & Biases (:class:`den.loggers.WandbLogger`)."""
+
+    name: str = "wandb"
+    project: str = "den"
+    entity: str | None = None  # None = the API key's default entity
+    mode: str | None = None  # online | offline | disabled; None = $WANDB_MODE, else online
+    # when WANDB_API_KEY is set, else offline (never a login prompt)
+    tags: list[str] = field(default_factory=list)
+    notes: str | None = None
+    group: str | None = None  # None = the experiment name (+ the sweep id in a multirun)
+    log_train_loss: bool = True  # the training loss every trainer.log_every steps
+    init_timeout: float = 60.0  # seconds wandb.init may take before the run goes on without it
+
+
+@dataclass
 class Config:
     stream: StreamConfig = MISSING
     model: ModelConfig = MISSING
@@ -122,6 +138,7 @@ def register_configs() -> None:
     cs.store(group="trainer", name="trainer_schema", node=TrainerConfig)
     cs.store(group="paths", name="paths_schema", node=PathsConfig)
     cs.store(group="logger", name="logger_schema", node=LoggerConfig)
+    cs.store(group="logger", name="wandb_schema", node=WandbLoggerConfig)
     from den.strategies import registry
 
     for name, schema in registry.STRATEGY_SCHEMAS.items():

@@ -2,18 +2,32 @@
 
 ``logger=none`` logs nothing beyond the run directory's own files (results.json and
 metrics.jsonl are always written by :mod:`den.results`); ``logger=csv`` adds
-``metrics.csv``, one row per evaluation.
+``metrics.csv``, one row per evaluation; ``logger=wandb`` logs to Weights & Biases.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import logging
+import netrc
+import os
+import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+log = logging.getLogger(__name__)
 
 
 class Logger:
     """No-op base: every hook is optional."""
+
+    def start(self) -> None:
+        """Called once, after :meth:`load_state_dict` and before the first task."""
+
+    def log_training(self, event: dict[str, Any]) -> None:
+        """Training progress every ``trainer.log_every`` steps: task, phase, step, loss, lr."""
 
     def log_evaluation(self, row: dict[str, Any]) -> None:
         """One evaluation: after learning task ``row['after_task']``, task ``row['task']``."""
@@ -53,11 +67,226 @@ class CSVLogger(Logger):
         self._file.close()
 
 
-def build_logger(cfg: Any, output_dir: str | Path) -> Logger:
+class WandbLogger(Logger):
+    """One W&B run per job: per-task metrics on a ``task`` axis, training loss on a
+    ``train/step`` axis, accuracy/AUROC matrices as tables, final metrics in the summary.
+
+    Never stops training: if ``wandb.init`` or any later call fails (no network, bad key,
+    invalid mode), it warns once and the run continues with its local files only.
+
+    Args:
+        cfg: the ``logger`` config (:class:`den.config.WandbLoggerConfig`).
+        run_config: the resolved config of the job (the W&B run config).
+        output_dir: the run directory; offline files go to ``<output_dir>/wandb``.
+        job: ``group``, ``job_type`` and ``name`` for the run (built by :mod:`den.train`).
+    """
+
+    def __init__(
+        self, cfg: Any, run_config: dict[str, Any], output_dir: str | Path, job: dict[str, str]
+    ) -> None:
+        self.cfg = cfg
+        self.run_config = run_config
+        self.output_dir = Path(output_dir)
+        self.job = job
+        self.run: Any = None
+        self.run_id: str | None = None
+        self.train_step = 0  # steps over all phases and tasks: the train/step axis
+        self._phase: tuple[int, str] | None = None
+        self._phase_step = 0
+        self._rows: list[dict[str, Any]] = []
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        mode = resolve_wandb_mode(self.cfg.mode)
+        try:
+            import wandb
+
+            self.run = wandb.init(
+                project=self.cfg.project,
+                entity=self.cfg.entity,
+                group=self.cfg.group or self.job["group"],
+                job_type=self.job["job_type"],
+                name=self.job["name"],
+                tags=list(self.cfg.tags),
+                notes=self.cfg.notes,
+                config=self.run_config,
+                dir=str(self.output_dir),
+                mode=mode,
+                id=self.run_id,
+                resume="allow" if self.run_id else None,
+                settings=wandb.Settings(init_timeout=self.cfg.init_timeout, silent=True),
+            )
+            self.run_id = self.run.id
+            self.run.define_metric("task")
+            for prefix in ("test", "val", "progress"):
+                self.run.define_metric(f"{prefix}/*", step_metric="task")
+            self.run.define_metric("train/step")
+            self.run.define_metric("train/*", step_metric="train/step")
+            log.info("W&B run %s (%s mode) in %s", self.run.id, mode, self.output_dir / "wandb")
+        except Exception as err:  # noqa: BLE001 - any W&B failure must leave training running
+            self._give_up("wandb.init", err)
+
+    def close(self, failed: bool = False) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.finish(exit_code=1 if failed else 0)
+        except Exception as err:  # noqa: BLE001
+            self._give_up("finish", err)
+        self.run = None
+
+    # ----------------------------------------------------------------- metrics
+    def log_training(self, event: dict[str, Any]) -> None:
+        if not self.cfg.log_train_loss:
+            return
+        phase = (event["task"], event["phase"])
+        if phase != self._phase:  # a new phase counts its steps from 0
+            self._phase, self._phase_step = phase, 0
+        self.train_step += event["step"] - self._phase_step
+        self._phase_step = event["step"]
+        self._log(
+            {
+                "train/step": self.train_step,
+                "train/loss": event["loss"],
+                "train/lr": event["lr"],
+                "train/task": event["task"] + 1,
+            }
+        )
+
+    def log_evaluation(self, row: dict[str, Any]) -> None:
+        self._rows.append(row)
+
+    def log_task(self, task_index: int, metrics: dict[str, Any]) -> None:
+        data: dict[str, Any] = {"task": task_index + 1}
+        data["test/avg_acc"] = metrics["avg_acc"]
+        data["test/avg_auroc"] = metrics["avg_auroc"]
+        data["val/avg_acc"] = metrics["val_avg_acc"]
+        data["test/acc_current"] = metrics["acc_current"]
+        data["progress/params"] = metrics["params"]
+        data["progress/capacity"] = metrics["capacity"]
+        data["progress/learn_time_s"] = metrics["learn_time_s"]
+        for row in self._rows:
+            data[f"{row['split']}/acc_task{row['task'] + 1}"] = row["acc"]
+            data[f"{row['split']}/auroc_task{row['task'] + 1}"] = row["auroc"]
+        self._rows = []
+        self._log(data)
+
+    def log_final(self, results: dict[str, Any]) -> None:
+        if self.run is None:
+            return
+        try:
+            import wandb
+
+            n = results["tasks_done"]
+            columns = ["after task", *(f"task {j + 1}" for j in range(n))]
+            tables = {}
+            for key in ("acc_matrix", "auroc_matrix"):
+                rows = [[i + 1, *row[:n]] for i, row in enumerate(results[key])]
+                tables[key] = wandb.Table(columns=columns, data=rows)
+            capacity = wandb.Table(
+                columns=["task", "capacity"],
+                data=[[i + 1, c] for i, c in enumerate(results["capacity_per_task"])],
+            )
+            tables["capacity_curve"] = wandb.plot.line(
+                capacity, "task", "capacity", title="Capacity after each task"
+            )
+            self.run.log(tables)
+            self.run.summary.update({f"final/{k}": v for k, v in results["final"].items()})
+            self.run.summary.update(compact_results(results))
+        except Exception as err:  # noqa: BLE001
+            self._give_up("log_final", err)
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "train_step": self.train_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.run_id = state.get("run_id")
+        self.train_step = state.get("train_step", 0)
+
+    # ----------------------------------------------------------------- helpers
+    def _log(self, data: dict[str, Any]) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.log(data)
+        except Exception as err:  # noqa: BLE001
+            self._give_up("log", err)
+
+    def _give_up(self, where: str, err: Exception) -> None:
+        warnings.warn(
+            f"W&B {where} failed ({type(err).__name__}: {err}); training goes on without W&B, "
+            f"results stay in {self.output_dir}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        log.warning("W&B %s failed (%s); continuing without W&B", where, err)
+        run, self.run = self.run, None
+        if run is not None and where != "finish":
+            with contextlib.suppress(Exception):  # already giving up
+                run.finish(exit_code=1)
+
+
+# The keys of results.json that den.compare needs, stored in the W&B summary under "results".
+COMPACT_KEYS = (
+    "status",
+    "strategy",
+    "stream",
+    "seed",
+    "tasks_done",
+    "final",
+    "acc_matrix",
+    "auroc_matrix",
+    "avg_acc_curve",
+    "capacity_per_task",
+    "params_per_task",
+    "wall_time_s",
+)
+
+
+def compact_results(results: dict[str, Any]) -> dict[str, Any]:
+    return {"results": {k: results[k] for k in COMPACT_KEYS if k in results}}
+
+
+def resolve_wandb_mode(mode: str | None) -> str:
+    """The configured mode; else ``$WANDB_MODE``; else online with an API key, offline
+    without one (so W&B never prompts for a login)."""
+    mode = mode or os.environ.get("WANDB_MODE") or None
+    if mode in ("online", "run", None) and not has_wandb_key():
+        if mode is not None:
+            log.warning(
+                "logger.mode=online but no W&B API key (WANDB_API_KEY or ~/.netrc): logging offline"
+            )
+        return "offline"
+    return "online" if mode in (None, "run") else mode
+
+
+def has_wandb_key() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    try:
+        return netrc.netrc().authenticators(host or "api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def build_logger(
+    cfg: Any,
+    output_dir: str | Path,
+    run_config: dict[str, Any] | None = None,
+    job: dict[str, str] | None = None,
+) -> Logger:
+    """The one place a logger config becomes a logger."""
     from den.errors import ConfigError
 
     if cfg.name == "none":
         return Logger()
     if cfg.name == "csv":
         return CSVLogger(output_dir)
-    raise ConfigError("logger.name", cfg.name, "unknown logger", "use logger=none or logger=csv")
+    if cfg.name == "wandb":
+        job = job or {"group": "default", "job_type": "run", "name": Path(output_dir).name}
+        return WandbLogger(cfg, run_config or {}, output_dir, job)
+    raise ConfigError(
+        "logger.name", cfg.name, "unknown logger", "use logger=none, logger=csv or logger=wandb"
+    )

@@ -30,6 +30,7 @@ from den.models.network import build_network
 from den.results import RunRecord, print_summary, write_json_atomic
 from den.runner import run_stream
 from den.strategies.registry import build_strategy
+from den.training import step_listener
 from den.validation import validate_config
 
 log = logging.getLogger("den.train")
@@ -111,20 +112,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         device,
         output_dir,
     )
-    logger = build_logger(cfg.logger, output_dir)
+    logger = build_logger(cfg.logger, output_dir, record.meta["config"], job_info(cfg))
     logger.load_state_dict(logger_state)
     install_handlers()
     failed = True
     try:
-        run_stream(
-            stream,
-            strategy,
-            record,
-            logger,
-            output_dir,
-            cfg.trainer.eval_batch_size,
-            on_task_end=lambda rec: save_checkpoint(output_dir, strategy, rec, logger.state_dict()),
-        )
+        logger.start()
+        with step_listener(logger.log_training):
+            run_stream(
+                stream,
+                strategy,
+                record,
+                logger,
+                output_dir,
+                cfg.trainer.eval_batch_size,
+                on_task_end=lambda rec: save_checkpoint(
+                    output_dir, strategy, rec, logger.state_dict()
+                ),
+            )
         record.wall_time_s = time.perf_counter() - started
         results = record.to_json("complete")
         write_json_atomic(results, output_dir / "results.json")
@@ -137,6 +142,27 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     print_summary(record)
     log.info("results: %s", output_dir / "results.json")
     return results
+
+
+def job_info(cfg: DictConfig) -> dict[str, str]:
+    """W&B grouping of this job: ``group`` = experiment (plus the sweep id in a multirun),
+    ``job_type`` = strategy, ``name`` = the job's overrides (or strategy and seed)."""
+    multirun, overrides, sweep_id = False, "", ""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra_cfg = HydraConfig.get()
+        multirun = hydra_cfg.mode == RunMode.MULTIRUN
+        overrides = hydra_cfg.job.override_dirname
+        sweep_id = Path(hydra_cfg.sweep.dir).name
+    except ValueError:  # not started by Hydra (tests, notebooks)
+        pass
+    return {
+        "group": f"{cfg.experiment}-{sweep_id}" if multirun else str(cfg.experiment),
+        "job_type": str(cfg.strategy.name),
+        "name": overrides or f"{cfg.strategy.name}-seed{cfg.seed}",
+    }
 
 
 # Config sections that must match for a resumed run to continue the same experiment.

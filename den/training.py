@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,23 @@ log = logging.getLogger(__name__)
 
 Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """(x [B, C, H, W], y [B]) -> scalar loss to minimise."""
+
+StepListener = Callable[[dict], None]
+_listeners: list[StepListener] = []
+
+
+@contextmanager
+def step_listener(listener: StepListener) -> Iterator[None]:
+    """Call ``listener({"task", "phase", "step", "loss", "lr"})`` at every logging interval
+    (``trainer.log_every`` steps) of every phase trained inside the ``with`` block.
+
+    How the runner hands training losses to a logger without strategies knowing about it.
+    """
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
 
 
 @dataclass
@@ -145,6 +163,16 @@ def train_phase(
                 if not math.isfinite(last_train):
                     raise NonFiniteLossError(task_id, name, step, last_train)
                 bar.update(step, loss=last_train, val=best_val if has_val else None)
+                if _listeners:
+                    event = {
+                        "task": task_id,
+                        "phase": name,
+                        "step": step,
+                        "loss": last_train,
+                        "lr": optimizer.param_groups[0]["lr"],
+                    }
+                    for listener in _listeners:
+                        listener(event)
             if has_val and (step % cfg.eval_every == 0 or step == max_iters):
                 current = evaluate_loss(val_loss, val, cfg.eval_batch_size)
                 if not math.isfinite(current):

@@ -76,7 +76,7 @@ STREAM_NAMES = {
     "dataset": ("mnist", "fashion_mnist", "cifar10", "cifar100"),
     "source": ("torchvision", "imagefolder"),
 }
-LOGGERS = ("none", "csv")
+LOGGERS = ("none", "csv", "wandb")
 
 
 def check_names(cfg: Any) -> None:
@@ -95,6 +95,15 @@ def check_names(cfg: Any) -> None:
         "unknown logger",
         f"use logger={'|'.join(LOGGERS)}",
     )
+    if cfg.logger.name == "wandb":
+        mode = cfg.logger.get("mode")
+        require(
+            "logger.mode",
+            mode,
+            mode in (None, "online", "offline", "disabled"),
+            "unknown W&B mode",
+            "use online, offline, disabled or null (offline unless WANDB_API_KEY is set)",
+        )
     device = str(cfg.device)
     ok = (
         device in ("auto", "cpu", "mps")
