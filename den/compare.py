@@ -2,6 +2,7 @@
 
     python -m den.compare outputs/multirun/pmnist/<timestamp>          # a multirun directory
     python -m den.compare RUN_DIR RUN_DIR ... --out reports/mine        # or run directories
+    python -m den.compare --wandb ENTITY/PROJECT --group G --out reports/g  # or W&B runs
 
 Every ``results.json`` under the given directories is read (runs still in progress or that
 died are listed and left out of the table). Runs with the same resolved config up to the seed form a group,
@@ -121,6 +122,25 @@ def experiment_key(results: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
             if not any(k == r or k.startswith(r + ".") for r in RUN_ONLY_KEYS)
         )
     )
+
+
+def find_wandb_runs(path: str, group: str | None) -> tuple[list[tuple[Path, dict]], list[Path]]:
+    """The same as :func:`find_runs`, from the W&B API: runs of ``ENTITY/PROJECT`` (in
+    ``group``) whose summary holds the ``results`` that :class:`den.loggers.WandbLogger`
+    stores at the end of a run."""
+    import wandb
+
+    filters = {"group": group} if group else None
+    complete, incomplete = [], []
+    for run in wandb.Api().runs(path, filters=filters):
+        where = Path(f"wandb:{path}/{run.id}")
+        results = dict(run.summary.get("results") or {})
+        if run.state != "finished" or not results:
+            incomplete.append(where)
+            continue
+        config = {k: v for k, v in dict(run.config).items() if not k.startswith("_")}
+        complete.append((where, {**results, "status": "complete", "config": config}))
+    return complete, incomplete
 
 
 def group_runs(runs: list[tuple[Path, dict]], label_key: str = "auto") -> list[Group]:
@@ -277,15 +297,28 @@ def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
 
 
 def compare(
-    paths: Sequence[str | Path], out: str | Path | None = None, label: str = "auto"
+    paths: Sequence[str | Path],
+    out: str | Path | None = None,
+    label: str = "auto",
+    wandb_path: str | None = None,
+    wandb_group: str | None = None,
 ) -> Path:
-    """Write the report for the runs under ``paths``; return the report's path."""
-    runs, incomplete = find_runs(paths)
+    """Write the report for the runs under ``paths`` (or of W&B project ``wandb_path``,
+    optionally only ``wandb_group``); return the report's path."""
+    if wandb_path:
+        runs, incomplete = find_wandb_runs(wandb_path, wandb_group)
+        where = f"W&B {wandb_path}" + (f", group {wandb_group}" if wandb_group else "")
+    else:
+        runs, incomplete = find_runs(paths)
+        where = ", ".join(map(str, paths))
     if not runs:
         raise SystemExit(
-            f"Error: no complete results.json under {', '.join(map(str, paths))}. "
-            "Fix: pass a multirun directory or run directories of finished runs."
+            f"Error: no complete run in {where}. "
+            "Fix: pass a multirun directory, run directories of finished runs, or a W&B "
+            "project and group that hold finished runs logged with logger=wandb."
         )
+    if out is None and not paths:
+        raise SystemExit("Error: --out is needed with --wandb. Fix: add --out <report dir>.")
     groups = group_runs(runs, label)
     out_dir = Path(out) if out is not None else Path(paths[0])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -320,8 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m den.compare", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
-        "paths", nargs="+", help="multirun directories, run directories or results.json files"
+        "paths", nargs="*", help="multirun directories, run directories or results.json files"
     )
+    parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read runs from the W&B API")
+    parser.add_argument("--group", help="with --wandb: only this W&B group (a sweep)")
     parser.add_argument("--out", help="report directory (default: the first path)")
     parser.add_argument(
         "--label",
@@ -331,7 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        report = compare(args.paths, args.out, args.label)
+        if not args.paths and not args.wandb:
+            parser.error("give run directories, or --wandb ENTITY/PROJECT")
+        report = compare(args.paths, args.out, args.label, args.wandb, args.group)
     except (FileNotFoundError, KeyError) as err:
         print(f"Error: {err}. Fix: check the paths and --label.", file=sys.stderr)
         return 2

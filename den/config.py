@@ -9,11 +9,12 @@ Value checks that a type cannot express (positive sizes, probabilities in [0, 1]
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
@@ -129,8 +130,21 @@ class Config:
     resume: str | None = None  # a run directory to continue, or "true" for this run's directory
 
 
+def short_name(text: str, limit: int = 100) -> str:
+    """``text`` if at most ``limit`` characters, else its start plus a hash of the whole: a
+    job's overrides as a directory name that file systems accept (255 bytes) and that stays
+    unique (optuna's trials carry long floats)."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+    return f"{text[: limit - 11]}-{digest}"
+
+
 def register_configs() -> None:
-    """Put every schema into Hydra's ConfigStore (idempotent)."""
+    """Put every schema into Hydra's ConfigStore and the ``den_short`` resolver into
+    OmegaConf (idempotent)."""
+    if not OmegaConf.has_resolver("den_short"):
+        OmegaConf.register_new_resolver("den_short", short_name)
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="stream", name="stream_schema", node=StreamConfig)

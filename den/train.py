@@ -206,7 +206,11 @@ def resume_record(
     return record, logger_state
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+# An absolute path: the same whether this file runs as __main__ or is imported by a launcher.
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     """Hydra's task function; returns the validation average accuracy (what sweeps maximise)."""
     try:
@@ -220,4 +224,8 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the task function of the importable module, not of __main__: launchers that pickle
+    # it (joblib, submitit) can then send it by name to their worker processes.
+    from den.train import main as task_function
+
+    task_function()

@@ -90,5 +90,38 @@ def test_same_strategy_with_different_settings_is_two_groups(sweep, tmp_path):
 def test_nothing_to_compare_is_a_clear_error(tmp_path, capsys):
     assert main([str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="no complete results.json"):
+    with pytest.raises(SystemExit, match="no complete run"):
         compare([tmp_path])
+
+
+class FakeRun:
+    """What wandb.Api().runs yields, built from a run logged by WandbLogger."""
+
+    def __init__(self, results: dict, state: str = "finished") -> None:
+        from den.loggers import compact_results
+
+        self.id = f"run{results['seed']}{results['strategy']}"
+        self.state = state
+        self.summary = compact_results(results)
+        self.config = {**results["config"], "_wandb": {}}
+
+
+def test_wandb_mode_reads_the_same_figures_from_the_api(sweep, tmp_path, monkeypatch):
+    import wandb
+
+    local = compare([sweep], out=tmp_path / "local").read_text()
+    all_results = [json.loads((sweep / str(i) / "results.json").read_text()) for i in range(3)]
+    seen = {}
+
+    class FakeApi:
+        def runs(self, path, filters=None):
+            seen.update(path=path, filters=filters)
+            return [FakeRun(r) for r in all_results] + [FakeRun(all_results[0], "crashed")]
+
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    remote = compare([], out=tmp_path / "remote", wandb_path="me/den", wandb_group="g1")
+    text = remote.read_text()
+    assert seen == {"path": "me/den", "filters": {"group": "g1"}}
+    table = [line for line in local.splitlines() if line.startswith("| ")]
+    assert table == [line for line in text.splitlines() if line.startswith("| ")]
+    assert "Not complete" in text  # the crashed run is listed, not averaged
