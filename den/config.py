@@ -127,7 +127,7 @@ class Config:
     threads: int | None = None  # torch intra-op threads; None = PyTorch's default
     deterministic: bool = True  # torch.use_deterministic_algorithms (CPU results repeat exactly)
     experiment: str = "default"  # set by +experiment=...; names the run group
-    resume: str | None = None  # a run directory to continue, or "true" for this run's directory
+    resume: str | None = None  # a run directory to continue, "true" (this run's) or "auto"
 
 
 def short_name(text: str, limit: int = 100) -> str:

@@ -98,7 +98,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         },
     )
     logger_state: dict = {}
-    if cfg.resume:
+    if cfg.resume and (str(cfg.resume).lower() != "auto" or resume_dir(cfg) is not None):
         record, logger_state = resume_record(cfg, output_dir, strategy, record)
         strategy.resume_tasks(stream.tasks[: record.tasks_done])
         started -= record.wall_time_s
@@ -170,11 +170,16 @@ RESUME_KEYS = ("stream", "model", "strategy", "trainer", "seed")
 
 
 def resume_dir(cfg: DictConfig) -> Path | None:
-    """The directory to continue: ``resume=<dir>``, or this run's own with ``resume=true``."""
+    """The directory to continue: ``resume=<dir>``, this run's own with ``resume=true``, or
+    this run's own only if it holds a checkpoint with ``resume=auto`` (a SLURM job that was
+    requeued after preemption continues; a first start starts fresh)."""
     if not cfg.resume:
         return None
     if str(cfg.resume).lower() == "true":
         return Path(cfg.paths.output_dir)
+    if str(cfg.resume).lower() == "auto":
+        own = Path(cfg.paths.output_dir)
+        return own if (own / "checkpoint.pt").is_file() else None
     path = Path(cfg.resume).expanduser()
     if not path.is_dir():
         raise ConfigError(

@@ -86,3 +86,26 @@ def test_baseline_runs_and_resumes_to_the_same_results(
     assert resumed["status"] == "complete"
     for key in ("acc_matrix", "auroc_matrix", "val_acc_matrix", "params_per_task"):
         assert resumed[key] == expected[key], key
+
+
+def test_resume_auto_starts_fresh_then_continues_its_own_directory(
+    tiny_mnist_root, tmp_path, monkeypatch
+):
+    """What a requeued SLURM job does: the same command, ``resume=auto``, the same directory."""
+    run_dir = tmp_path / "job"
+    cls = STRATEGIES["finetune"]
+    learn = cls.learn
+
+    def stop_at_second_task(self, task):
+        if task.task_id == 1:
+            raise RunInterrupted()
+        return learn(self, task)
+
+    monkeypatch.setattr(cls, "learn", stop_at_second_task)
+    with pytest.raises(RunInterrupted):  # first start: no checkpoint, so a fresh run
+        train_module.run(config("finetune", tiny_mnist_root, run_dir, "resume=auto"))
+    assert results(run_dir)["tasks_done"] == 1
+    monkeypatch.setattr(cls, "learn", learn)
+    train_module.run(config("finetune", tiny_mnist_root, run_dir, "resume=auto"))
+    resumed = results(run_dir)
+    assert resumed["status"] == "complete" and resumed["resumed_at_task"] == [1]
