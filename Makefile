@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: env run test lint format clean
+.PHONY: env run test bench lint format clean
 
 env: $(STAMP)
 
@@ -20,6 +20,9 @@ run: $(STAMP)  ## the main job: DEN on permuted MNIST (10 tasks)
 test: $(STAMP)  ## the whole suite (< 10 minutes on 2 cores)
 	$(VENV)/bin/ruff check den tests
 	WANDB_MODE=disabled $(PYTHON) -m pytest -q $(ARGS)
+
+bench: $(STAMP)  ## framework vs bare PyTorch steps -> outputs/bench/<timestamp>/bench.json
+	$(PYTHON) -m den.bench $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check den tests
