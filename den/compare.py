@@ -229,6 +229,7 @@ def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     written = []
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -242,6 +243,7 @@ def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
             [m + s for m, s in zip(means, stds, strict=True)],
             alpha=0.2,
         )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(
         title=f"{title}: average test accuracy over the tasks seen",
         xlabel="tasks learned",
