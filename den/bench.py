@@ -136,7 +136,7 @@ def bare_loop(phase: BarePhase, data: Split, steps: int, batch_size: int, lr: fl
         if step % per_epoch == 0 and step:
             order = torch.randperm(n, generator=generator).to(data.x.device)
         idx = order[(step % per_epoch) * batch : (step % per_epoch + 1) * batch]
-        h, y = data.x[idx], data.y[idx]
+        h, y = data.x.index_select(0, idx), data.y.index_select(0, idx)  # the fast gather
         h = h.flatten(1)
         if not phase.features_input:
             for w, b in zip(weights[:-1], biases[:-1], strict=True):

@@ -170,8 +170,11 @@ class DENStrategy(Strategy):
         float_masks = [
             None if m is None else m.to(p.dtype) for p, m in zip(params, masks, strict=True)
         ]
-        l1_targets = [(w, m) for w, m in zip(weights, trunk_masks, strict=True)] + [
-            (head_w, head_mask)
+        # The proximal step reuses the float masks: a bool mask would be converted to float
+        # on every step (a copy of each weight matrix's size), with the same result.
+        n = len(weights)
+        l1_targets = [(w, m) for w, m in zip(weights, float_masks[:n], strict=True)] + [
+            (head_w, float_masks[-2])
         ]
         data_loss = self.data_loss(net, t)
         objective = data_loss if penalty is None else (lambda x, y: data_loss(x, y) + penalty())

@@ -20,7 +20,9 @@ from den.models.network import MultiHeadNet
 def soft_threshold_(
     weight: torch.Tensor, threshold: float, mask: torch.Tensor | None = None
 ) -> None:
-    """In place: w <- sign(w) * max(|w| - threshold, 0), only where ``mask`` (bool) is True.
+    """In place: w <- sign(w) * max(|w| - threshold, 0), only where ``mask`` is 1 (a float
+    0/1 mask of ``weight``'s dtype, built once per phase; a bool mask works but is converted
+    on every call).
 
     The proximal operator of threshold * ||w||_1: entries with |w| <= threshold become 0.0
     exactly, which a plain L1 penalty in the loss never achieves.
@@ -50,7 +52,7 @@ def group_soft_threshold_(
     bias.mul_(scale)
 
 
-ProxTarget = tuple[torch.Tensor, torch.Tensor | None]  # (weight, bool mask or None)
+ProxTarget = tuple[torch.Tensor, torch.Tensor | None]  # (weight, 0/1 mask or None)
 GroupTarget = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (weight, bias, bool rows)
 
 
