@@ -12,6 +12,6 @@ export DEN_DATA_ROOT="${DEN_DATA_ROOT:-../shared/data}"
 PY=.venv/bin/python
 SWEEP=${SWEEP:-outputs/pmnist_seeds}
 $PY -m den.train -m +experiment=pmnist \
-  strategy=den_pmnist,finetune,stl,joint,l2,ewc,si,lwf,pnn,packnet,er seed=0,1,2 threads=1 "$@" \
+  strategy=den_pmnist,finetune,stl,joint,l2,ewc,si,lwf,pnn,packnet,er seed=0,1,2 threads=1 logger=none "$@" \
   hydra.sweep.dir=$SWEEP 'hydra.sweep.subdir=${hydra.job.override_dirname}'
 $PY -m den.compare $SWEEP --out experiments/pmnist/baselines
