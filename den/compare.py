@@ -229,19 +229,29 @@ def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
     written = []
+    # one colour and marker per group, the same in every plot (tab20: up to 20 groups apart)
+    palette = plt.get_cmap("tab20").colors
+    style = {
+        g.label: {
+            "color": palette[(2 * i) % 20 + (2 * i) // 20 % 2],
+            "marker": "osD^v<>ph*"[i % 10],
+        }
+        for i, g in enumerate(groups)
+    }
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for g in groups:
         means, stds = mean_curve(g, "avg_acc_curve")
         tasks = list(range(1, len(means) + 1))
-        ax.plot(tasks, means, marker="o", label=g.label)
+        ax.plot(tasks, means, label=g.label, **style[g.label])
         ax.fill_between(
             tasks,
             [m - s for m, s in zip(means, stds, strict=True)],
             [m + s for m, s in zip(means, stds, strict=True)],
             alpha=0.2,
+            color=style[g.label]["color"],
         )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(
@@ -259,11 +269,19 @@ def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for g in groups:
         (acc, acc_sd), (cap, cap_sd) = g.mean_std("avg_acc"), g.mean_std("capacity")
-        ax.errorbar(cap, acc, xerr=cap_sd, yerr=acc_sd, fmt="o", capsize=3, label=g.label)
+        ax.errorbar(
+            cap, acc, xerr=cap_sd, yerr=acc_sd, capsize=3, label=g.label, linestyle="none",
+            **style[g.label],
+        )  # fmt: skip
         ax.annotate(g.label, (cap, acc), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    capacities = [g.mean_std("capacity")[0] for g in groups]
+    if max(capacities) / max(min(capacities), 1e-9) > 5:
+        ax.set_xscale("log")  # STL / PNN sit at 10x and more; keep the ~1x methods apart
+        ax.set_xticks([t for t in (1, 2, 5, 10, 20, 50, 100) if t <= 1.5 * max(capacities)])
+        ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set(
         title=f"{title}: final accuracy versus capacity",
-        xlabel="capacity (stored parameters / one base network)",
+        xlabel="capacity (stored parameters / one base network; log scale when wide)",
         ylabel="final average accuracy",
     )
     ax.grid(alpha=0.3)
@@ -321,7 +339,8 @@ def compare(
         )
     if out is None and not paths:
         raise SystemExit("Error: --out is needed with --wandb. Fix: add --out <report dir>.")
-    groups = group_runs(runs, label)
+    # best final average accuracy first: the order a reader scans a comparison in
+    groups = sorted(group_runs(runs, label), key=lambda g: -g.mean_std("avg_acc")[0])
     out_dir = Path(out) if out is not None else Path(paths[0])
     out_dir.mkdir(parents=True, exist_ok=True)
     first = runs[0][1]
