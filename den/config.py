@@ -42,6 +42,7 @@ class StreamConfig:
     permute_first_task: bool = True  # permuted streams: False leaves task 1 unpermuted
     negatives_per_positive: float = 1.0  # one_vs_rest: negatives sampled per positive example
     normalize: str = "none"  # none | standard (per-channel mean/std of the training split)
+    augment: str = "none"  # none | crop_flip (random 4-pixel shift + horizontal flip, training)
 
 
 @dataclass
@@ -49,8 +50,9 @@ class ModelConfig:
     """A multi-head network: a shared trunk of hidden layers and one output head per task.
 
     ``arch=mlp`` uses ``hidden`` fully connected layers. ``arch=conv`` puts ``conv_channels``
-    convolution layers (``kernel_size`` filters, each followed by ReLU and ``pool`` max-pooling)
-    in front of the fully connected ``hidden`` layers.
+    convolution layers (``kernel_size`` filters, each followed by ReLU and ``pool`` max-pooling,
+    or ``pools[l]`` after conv layer l when ``pools`` is given) in front of the fully connected
+    ``hidden`` layers.
     """
 
     name: str = MISSING
@@ -59,6 +61,7 @@ class ModelConfig:
     conv_channels: list[int] = field(default_factory=list)
     kernel_size: int = 5
     pool: int = 2
+    pools: list[int] | None = None  # max-pool size after each conv layer (1 = none); null = pool
     init: str = "default"  # default (PyTorch's) | truncated_normal (the DEN code's, std 0.01)
 
 

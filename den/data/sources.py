@@ -78,11 +78,15 @@ def load_dataset(dataset: str, source: str, root: str | os.PathLike, download: b
 
 
 def _missing_data_fix(root: Path, what: str) -> str:
-    return (
+    fix = (
         f"go online and keep stream.download=true so torchvision downloads {what} into {root}, "
         "or point DEN_DATA_ROOT (or stream.root=...) at a folder that already holds it "
         "(for this repository's offline copy: export DEN_DATA_ROOT=../shared/data)"
     )
+    jpeg = root / "cifar10-jpeg"
+    if what == "cifar10" and (jpeg / "train").is_dir():
+        fix += f"; or read the JPEG copy: stream.source=imagefolder stream.root={jpeg}"
+    return fix
 
 
 def load_torchvision(dataset: str, root: Path, download: bool) -> RawDataset:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from den.config import StreamConfig
+from den.data.augment import Augmentation, build_augmentation
 from den.data.sources import RawDataset, load_dataset
 from den.errors import ConfigError
 
@@ -22,16 +23,25 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class Split:
-    """Inputs ``x`` float32 [N, C, H, W] and task-local labels ``y`` int64 [N]."""
+    """Inputs ``x`` float32 [N, C, H, W] and task-local labels ``y`` int64 [N].
+
+    ``augment``, set on training splits when ``stream.augment`` asks for it, is applied by
+    the training loop to every batch drawn from this split (never to evaluation data).
+    """
 
     x: torch.Tensor
     y: torch.Tensor
+    augment: Augmentation | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
     def to(self, device: torch.device | str) -> Split:
-        return Split(self.x.to(device, non_blocking=True), self.y.to(device, non_blocking=True))
+        return Split(
+            self.x.to(device, non_blocking=True),
+            self.y.to(device, non_blocking=True),
+            self.augment,
+        )
 
 
 @dataclass
@@ -108,7 +118,23 @@ def build_stream(cfg: StreamConfig, seed: int, raw: RawDataset | None = None) ->
     if cfg.kind not in builders:
         raise ConfigError("stream.kind", cfg.kind, "unknown kind", f"use one of {sorted(builders)}")
     tasks = builders[cfg.kind](cfg, raw, pools, gen, mean, std)
+    augment = build_augmentation(cfg.augment)
+    if augment is not None:
+        for task in tasks:
+            task._make_split = _augmented_train(task._make_split, augment)
     return Stream(cfg.name, tasks, cfg.dataset, raw.num_classes)
+
+
+def _augmented_train(make: Callable[[str], Split], augment: Augmentation) -> Callable[[str], Split]:
+    """``make`` whose training split carries ``augment`` (validation and test never do)."""
+
+    def make_augmented(split: str) -> Split:
+        data = make(split)
+        if split == "train":
+            data.augment = augment
+        return data
+
+    return make_augmented
 
 
 def check_stream_config(cfg: StreamConfig) -> None:
@@ -140,6 +166,7 @@ def check_stream_config(cfg: StreamConfig) -> None:
             "must be > 0",
             "set it to e.g. 1.0",
         )
+    build_augmentation(cfg.augment)  # raises a ConfigError naming stream.augment
     if cfg.normalize not in ("none", "standard"):
         raise ConfigError(
             "stream.normalize", cfg.normalize, "unknown normalisation", "use none or standard"

@@ -34,7 +34,8 @@ class MultiHeadNet(nn.Module):
         input_shape: (C, H, W) of one example.
         conv_channels: filters of each convolution layer (may be empty).
         hidden: units of each fully connected hidden layer (may be empty).
-        kernel_size, pool: square kernel ("same" padding) and max-pool size after each conv.
+        kernel_size: square kernel of every conv ("same" padding).
+        pool: max-pool size after each conv, one int for all or one per conv layer (1 = none).
         init: ``default`` (PyTorch's) or ``truncated_normal`` (std 0.01).
     """
 
@@ -44,13 +45,21 @@ class MultiHeadNet(nn.Module):
         conv_channels: Sequence[int] = (),
         hidden: Sequence[int] = (312, 128),
         kernel_size: int = 5,
-        pool: int = 2,
+        pool: int | Sequence[int] = 2,
         init: str = "default",
     ) -> None:
         super().__init__()
         self.input_shape = tuple(int(s) for s in input_shape)
         self.kernel_size = kernel_size
-        self.pool = pool
+        pools = [pool] * len(conv_channels) if isinstance(pool, int) else [int(p) for p in pool]
+        if len(pools) != len(conv_channels):
+            raise ConfigError(
+                "model.pools",
+                list(pools),
+                f"one pool size per conv layer is needed ({len(conv_channels)} conv layers)",
+                "give as many entries as model.conv_channels, or null to use model.pool",
+            )
+        self.pools = pools
         self.init = init
         self.kinds: list[str] = ["conv"] * len(conv_channels) + ["linear"] * len(hidden)
         self.weights = nn.ParameterList()
@@ -73,8 +82,8 @@ class MultiHeadNet(nn.Module):
             self.weights.append(nn.Parameter(weight))
             self.biases.append(nn.Parameter(bias))
             self.unit_timestamps.append(torch.zeros(n_out, dtype=torch.int64))
-            if self.kinds[layer] == "conv" and pool > 1:
-                h, w = h // pool, w // pool
+            if self.kinds[layer] == "conv" and pools[layer] > 1:
+                h, w = h // pools[layer], w // pools[layer]
                 if h < 1 or w < 1:
                     raise ConfigError(
                         "model.conv_channels",
@@ -270,8 +279,8 @@ class MultiHeadNet(nn.Module):
     def activation(self, layer: int, z: torch.Tensor) -> torch.Tensor:
         """ReLU, then max-pooling after a conv layer."""
         h = F.relu(z)
-        if self.kinds[layer] == "conv" and self.pool > 1:
-            h = F.max_pool2d(h, self.pool)
+        if self.kinds[layer] == "conv" and self.pools[layer] > 1:
+            h = F.max_pool2d(h, self.pools[layer])
         return h
 
     def forward(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
@@ -378,6 +387,10 @@ def check_model_config(cfg: ModelConfig) -> None:
             raise ConfigError(
                 f"model.{key}", value, "must be at least 1", "use e.g. kernel_size=5, pool=2"
             )
+    if cfg.pools is not None and any(p < 1 for p in cfg.pools):
+        raise ConfigError(
+            "model.pools", list(cfg.pools), "pool sizes must be at least 1", "use 1 for no pooling"
+        )
     if cfg.init not in ("default", "truncated_normal"):
         raise ConfigError(
             "model.init", cfg.init, "unknown initialisation", "use default or truncated_normal"
@@ -388,4 +401,5 @@ def build_network(cfg: ModelConfig, input_shape: Sequence[int]) -> MultiHeadNet:
     """The one place a model config becomes a network."""
     check_model_config(cfg)
     conv = list(cfg.conv_channels) if cfg.arch == "conv" else []
-    return MultiHeadNet(input_shape, conv, list(cfg.hidden), cfg.kernel_size, cfg.pool, cfg.init)
+    pool = cfg.pool if cfg.pools is None or not conv else list(cfg.pools)
+    return MultiHeadNet(input_shape, conv, list(cfg.hidden), cfg.kernel_size, pool, cfg.init)

@@ -107,7 +107,10 @@ class ERStrategy(Strategy):
             def objective(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
                 pick = torch.randint(len(memory), (replay,), generator=self.replay_generator)
                 pick = pick.to(memory.x.device, non_blocking=True)
-                both_x = torch.cat([x, memory.x[pick]])
+                replayed = memory.x[pick]
+                if train.augment is not None:  # replayed images are augmented like the task's
+                    replayed = train.augment(replayed, self.replay_generator)
+                both_x = torch.cat([x, replayed])
                 both_y = torch.cat([y + offset, memory.y[pick]])
                 return self.labels.loss(self.net, both_x, both_y)
 

@@ -75,4 +75,4 @@ class JointStrategy(Strategy):
 def _append(union: Split | None, new: Split) -> Split:
     if union is None:
         return new
-    return Split(torch.cat([union.x, new.x]), torch.cat([union.y, new.y]))
+    return Split(torch.cat([union.x, new.x]), torch.cat([union.y, new.y]), new.augment)

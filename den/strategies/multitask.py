@@ -39,7 +39,7 @@ class GlobalLabels:
 
     def encode(self, data: Split, task_id: int) -> Split:
         """``data`` with labels moved to task ``task_id``'s block of the global label space."""
-        return Split(data.x, data.y + self.offset(task_id))
+        return Split(data.x, data.y + self.offset(task_id), data.augment)
 
     def column_task(self, device: torch.device) -> torch.Tensor:
         """int64 [sum C_t]: the task each global label belongs to."""
