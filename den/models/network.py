@@ -396,6 +396,13 @@ def check_model_config(cfg: ModelConfig) -> None:
         raise ConfigError(
             "model.pools", list(cfg.pools), "pool sizes must be at least 1", "use 1 for no pooling"
         )
+    if cfg.arch == "conv" and cfg.pools is not None and len(cfg.pools) != len(cfg.conv_channels):
+        raise ConfigError(
+            "model.pools",
+            list(cfg.pools),
+            f"one pool size per conv layer is needed ({len(cfg.conv_channels)} conv layers)",
+            "give as many entries as model.conv_channels, or null to use model.pool",
+        )
     if cfg.init not in ("default", "truncated_normal"):
         raise ConfigError(
             "model.init", cfg.init, "unknown initialisation", "use default or truncated_normal"
