@@ -41,6 +41,7 @@ def test_cifar_experiments_use_conv_den_with_augmentation(experiment):
     cfg = config(experiment)
     assert cfg.model.name == "lenet" and cfg.model.arch == "conv"
     assert cfg.strategy.name == "den" and cfg.strategy.sigma_conv == 0.02
+    assert cfg.strategy.max_split_per_layer == 5
     assert cfg.stream.augment == "crop_flip"
     assert cfg.stream.name == experiment
 

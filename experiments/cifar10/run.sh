@@ -11,7 +11,7 @@ PY=.venv/bin/python
 DATA=${CIFAR10_JPEG:-../shared/data/cifar10-jpeg}
 N_JOBS=${N_JOBS:-2}
 for experiment in cifar10_binary split_cifar10; do
-  $PY -m den.train -m +experiment=$experiment strategy=den,stl,finetune \
+  $PY -m den.train -m +experiment=$experiment strategy=den_cifar,stl,finetune \
     stream.source=imagefolder stream.root=$DATA threads=1 logger=none resume=auto "$@" \
     hydra/launcher=joblib hydra.launcher.n_jobs=$N_JOBS \
     hydra.sweep.dir=outputs/cifar10/$experiment 'hydra.sweep.subdir=${hydra.job.override_dirname}'
