@@ -142,13 +142,6 @@ def bare_loop(phase: BarePhase, data: Split, steps: int, batch_size: int, lr: fl
             for w, b in zip(weights[:-1], biases[:-1], strict=True):
                 h = F.relu(F.linear(h, w, b))
         loss = F.cross_entropy(F.linear(h, weights[-1], biases[-1]), y)
-        if phase.prev is not None and phase.lam > 0:
-            pull = sum(
-                (w[: pw.shape[0], : pw.shape[1]] - pw).pow(2).sum()
-                + (b[: pb.shape[0]] - pb).pow(2).sum()
-                for w, b, (pw, pb) in zip(weights, biases, phase.prev, strict=False)
-            )
-            loss = loss + phase.lam * pull
         if phase.importance is not None:
             trunk = [*weights[:-1], *biases[:-1]]
             penalty = sum(
@@ -159,6 +152,12 @@ def bare_loop(phase: BarePhase, data: Split, steps: int, batch_size: int, lr: fl
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():
+            if phase.prev is not None and phase.lam > 0:
+                # lam * ||W - W^{t-1}||^2 on the old block, its gradient in closed form
+                for w, b, (pw, pb) in zip(weights, biases, phase.prev, strict=False):
+                    rows, cols = pw.shape[0], pw.shape[1]
+                    w.grad[:rows, :cols].add_((w[:rows, :cols] - pw).mul_(2 * phase.lam))
+                    b.grad[: pb.shape[0]].add_((b[: pb.shape[0]] - pb).mul_(2 * phase.lam))
             for p, m in zip(params, masks, strict=True):
                 if phase.weight_decay:
                     p.grad.add_(p, alpha=phase.weight_decay)

@@ -93,6 +93,7 @@ def train_phase(
     val_loss: Objective | None = None,
     grad_masks: Sequence[torch.Tensor | None] | None = None,
     after_step: Callable[[float], None] | None = None,
+    grad_hook: Callable[[], None] | None = None,
     max_iters: int | None = None,
     task_id: int = 0,
 ) -> PhaseResult:
@@ -109,6 +110,9 @@ def train_phase(
             parameters; applied after weight decay, so masked weights stay bit-identical.
         after_step: called with the current learning rate after every optimiser step, under
             ``no_grad`` (DEN's proximal steps).
+        grad_hook: called under ``no_grad`` after the backward pass, before weight decay and
+            masks: adds gradients known in closed form (DEN's L2 pull towards W^{t-1}) without
+            building their autograd graph. Such a term is then not part of the logged loss.
         max_iters: steps for this phase (default ``cfg.max_iters``).
     """
     params = list(params)
@@ -150,6 +154,9 @@ def train_phase(
             loss = objective(x, train.y.index_select(0, idx))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if grad_hook is not None:
+                with torch.no_grad():
+                    grad_hook()
             _decay_and_mask(params, masks, cfg.weight_decay)
             optimizer.step()
             if after_step is not None:

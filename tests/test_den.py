@@ -217,3 +217,34 @@ def test_config_rejects_negative_thresholds():
 
     with pytest.raises(ConfigError, match="strategy.sigma"):
         DENStrategy.check_config(dataclasses.replace(DENConfig(), sigma=-1.0))
+
+
+def test_closed_form_pull_gradient_equals_autograd_bit_for_bit(stream):
+    """DEN's lam * ||W - W^{t-1}||^2 is added to the gradient in closed form (no graph); the
+    result must be exactly what differentiating the penalty in the loss gives, grown layers
+    included (the pull acts only on the block that existed before the task)."""
+    torch.manual_seed(0)
+    den = make_den()
+    den.learn(stream[0])
+    net = den.net
+    prev = ops.snapshot(net)
+    net.add_head(4, 1)
+    add_units_everywhere(net, 1, k=3)  # the pulled block is now a corner of each weight
+    with torch.no_grad():
+        for w in net.weights:
+            w.add_(0.01 * torch.randn_like(w))
+    x, y = stream[1].split("train").x[:32], stream[1].split("train").y[:32]
+    loss = den.data_loss(net, 1)
+    params = [*net.weights, *net.biases, *net.head_parameters(1)]
+
+    (loss(x, y) + 0.5 * ops.l2_to_previous(net, prev)).backward()
+    autograd = [p.grad.clone() for p in params]
+    for p in params:
+        p.grad = None
+    loss(x, y).backward()
+    data_only = params[0].grad.clone()
+    ops.add_l2_to_previous_grad_(net, prev, 0.5)
+    assert all(torch.equal(p.grad, g) for p, g in zip(params, autograd, strict=True))
+    assert not torch.equal(data_only, autograd[0])  # the pull did contribute
+    new_rows = slice(prev[0][0].shape[0], None)
+    assert torch.equal(data_only[new_rows], autograd[0][new_rows])  # but not to new units

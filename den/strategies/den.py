@@ -154,12 +154,17 @@ class DENStrategy(Strategy):
         trunk_masks: list[torch.Tensor | None] | None,
         bias_masks: list[torch.Tensor | None] | None,
         head_mask: torch.Tensor | None,
-        penalty: Any = None,
+        pull_to: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
         groups: list[ops.GroupTarget] = (),
         max_iters: int | None = None,
     ) -> PhaseResult:
         """Train trunk + head ``t`` under masks (None = free) with L1 prox on the trainable
-        weights (biases are not sparsified: they are not connections)."""
+        weights (biases are not sparsified: they are not connections), plus
+        ``lam * ||W - W^{t-1}||^2`` towards ``pull_to`` (Eq. 2 and 4) when given.
+
+        The pull's gradient is added in closed form after the backward pass (bit-identical
+        to differentiating the penalty, without its graph), so the phase's logged training
+        loss is the data loss."""
         net = self.net
         weights, biases = list(net.weights), list(net.biases)
         head_w, head_b = net.head_parameters(t)
@@ -176,17 +181,23 @@ class DENStrategy(Strategy):
         l1_targets = [(w, m) for w, m in zip(weights, float_masks[:n], strict=True)] + [
             (head_w, float_masks[-2])
         ]
-        data_loss = self.data_loss(net, t)
-        objective = data_loss if penalty is None else (lambda x, y: data_loss(x, y) + penalty())
+        lam = self.cfg.lam
+        pull = None
+        if pull_to is not None and lam > 0:
+
+            def pull() -> None:
+                ops.add_l2_to_previous_grad_(net, pull_to, lam)
+
         result = self.fit(
             name,
             params,
-            objective,
+            self.data_loss(net, t),
             train,
             val,
             t,
             grad_masks=float_masks,
             after_step=self.prox(l1_targets, groups),
+            grad_hook=pull,
             max_iters=max_iters,
         )
         report["phases"][name] = result.as_dict()
@@ -276,7 +287,6 @@ def selective_retrain(
         for layer in range(net.num_layers)
     ]
     head_mask = ops.head_mask(net, t, selected[-1])
-    lam = s.cfg.lam
     s.run_phase(
         "selective",
         t,
@@ -286,7 +296,7 @@ def selective_retrain(
         trunk_masks,
         list(selected),
         head_mask,
-        penalty=(lambda: lam * ops.l2_to_previous(net, prev)) if lam > 0 else None,
+        pull_to=prev,
     )
     data = train if s.cfg.expansion_loss == "train" else val
     return evaluate_loss(s.data_loss(net, t), data, s.trainer_cfg.eval_batch_size)
@@ -379,7 +389,6 @@ def split_drifted_units(
     moved by at most sigma per unit (the rest). Returns the number of copies per layer.
     """
     net = s.net
-    lam = s.cfg.lam
     if s.cfg.split_train:
         s.run_phase(
             "split_train",
@@ -390,7 +399,7 @@ def split_drifted_units(
             None,
             None,
             None,
-            penalty=(lambda: lam * ops.l2_to_previous(net, prev)) if lam > 0 else None,
+            pull_to=prev,
         )
     copies = []
     drift_max = []
