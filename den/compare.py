@@ -33,6 +33,7 @@ log = logging.getLogger("den.compare")
 # (results key in "final" or top level, column title, format)
 COLUMNS = (
     ("avg_acc", "avg acc", "{:.4f}"),
+    ("learned_acc", "acc when learned", "{:.4f}"),  # mean of R[j][j]: plasticity
     ("avg_auroc", "avg AUROC", "{:.4f}"),
     ("bwt", "BWT", "{:+.4f}"),
     ("forgetting", "forgetting", "{:.4f}"),
@@ -58,6 +59,9 @@ class Group:
 
 
 def run_value(results: dict[str, Any], key: str) -> float:
+    if key == "learned_acc":  # each task's accuracy right after it was learned
+        matrix = results["acc_matrix"]
+        return statistics.fmean(float(matrix[j][j]) for j in range(len(matrix)))
     if key in results.get("final", {}):
         return float(results["final"][key])
     return float(results[key])

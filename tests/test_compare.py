@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import statistics
@@ -64,6 +65,12 @@ def test_report_groups_seeds_and_gives_mean_and_std(sweep, tmp_path):
         assert f"]({png})" in report
     csv_rows = (tmp_path / "report" / "summary.csv").read_text().splitlines()
     assert len(csv_rows) == 1 + 3
+    # accuracy when learned: the mean of the accuracy matrix's diagonal
+    matrix = json.loads((sweep / "0" / "results.json").read_text())["acc_matrix"]
+    learned = statistics.fmean(matrix[j][j] for j in range(len(matrix)))
+    header = csv_rows[0].split(",")
+    first = next(r for r in csv.DictReader(csv_rows) if r["run_dir"].endswith("/0"))
+    assert "learned_acc" in header and float(first["learned_acc"]) == pytest.approx(learned)
 
 
 def test_unfinished_runs_are_listed_not_averaged(sweep, tmp_path):
