@@ -8,6 +8,7 @@ training sees every task at once.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -238,6 +239,17 @@ def test_lwf_distils_from_the_model_before_the_task(stream, monkeypatch):
     assert len(seen) == TRAINER.max_iters
     assert torch.equal(seen[-1], before_task2)  # the last step's targets: the model before task 2
     assert not torch.equal(lwf.predict(x, 0), before_task2)  # while the model itself moved
+
+
+def test_lwf_trains_old_heads_unless_told_not_to(stream):
+    heads = {}
+    for train_old in (True, False):
+        lwf = make(dataclasses.replace(STRATEGY_SCHEMAS["lwf"](), train_old_heads=train_old))
+        lwf.learn(stream[0])
+        head0 = lwf.net.head_weights[0].detach().clone()
+        lwf.learn(stream[1])
+        heads[train_old] = torch.equal(lwf.net.head_weights[0], head0)
+    assert heads == {True: False, False: True}
 
 
 # ----------------------------------------------------------------- ER

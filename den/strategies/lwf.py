@@ -3,7 +3,8 @@
 No old data and no stored weights beyond the network: while learning task t, the outputs of
 every earlier head on task t's inputs are recorded from the model as it was before the task,
 and the current model is trained to keep them (knowledge distillation at temperature T) while
-it learns the new head. Old heads train too, as in the paper.
+it learns the new head. Old heads train too, as in the paper (``train_old_heads=false``
+keeps them fixed).
 
 Loss: ``CE(new head) + alpha * sum_{j<t} KD_T(head_j(x), head_j^{before}(x))`` with
 ``KD_T = -sum_c softmax(z_old/T)_c log softmax(z/T)_c``, summed over old tasks (the paper's
@@ -33,6 +34,7 @@ class LwFConfig(StrategyConfig):
     name: str = "lwf"
     alpha: float = 1.0  # lambda_o in the paper
     temperature: float = 2.0  # T in the paper
+    train_old_heads: bool = True  # the paper trains theta_o too; False keeps old heads fixed
 
 
 class LwFStrategy(Strategy):
@@ -50,9 +52,10 @@ class LwFStrategy(Strategy):
         before = frozen_copy(self.net) if t > 0 else None
         self.net.add_head(task.num_classes, t)
         train, val = self.task_data(task)
-        params = [*self.net.trunk_parameters()]
-        for seen in range(t + 1):
-            params += self.net.head_parameters(seen)
+        params = [*self.net.trunk_parameters(), *self.net.head_parameters(t)]
+        if self.cfg.train_old_heads:
+            for seen in range(t):
+                params += self.net.head_parameters(seen)
         if before is None or self.cfg.alpha == 0:
             objective = self.data_loss(self.net, t)
         else:
