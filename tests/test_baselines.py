@@ -210,7 +210,7 @@ def test_si_importance_is_nonnegative_and_grows_with_tasks(stream):
     assert all(bool((o >= 0).all()) for o in si.importance)
     assert sum(float(o.sum()) for o in first) > 0
     assert all(bool((b >= a).all()) for a, b in zip(first, si.importance, strict=True))
-    assert float(si.penalty()) == 0.0  # anchor = the weights just trained
+    assert float(si.penalty().detach()) == 0.0  # anchor = the weights just trained
 
 
 # ----------------------------------------------------------------- LwF
