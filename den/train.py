@@ -8,6 +8,7 @@ the key or file (exit status 2); ``HYDRA_FULL_ERROR=1`` shows the traceback inst
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import platform
@@ -199,16 +200,57 @@ def resume_record(
     record, logger_state = load_checkpoint(output_dir, strategy)
     saved, now = record.meta.get("config", {}), fresh.meta["config"]
     for key in RESUME_KEYS:
-        if key in saved and saved[key] != now[key]:
+        if key not in saved:
+            continue
+        defaults = _schema_defaults(cfg[key]) if isinstance(cfg[key], DictConfig) else {}
+        differs = _first_difference(key, saved[key], now[key], defaults)
+        if differs is not None:
+            dotted, before, after = differs
             raise ConfigError(
-                key,
-                now[key],
-                f"differs from the run being resumed in {output_dir} ({saved[key]!r})",
+                dotted,
+                after,
+                f"differs from the run being resumed in {output_dir} ({before!r})",
                 "resume with the same overrides as the original run",
             )
     record.meta["resumed_at_task"] = record.meta.get("resumed_at_task", []) + [record.tasks_done]
     log.info("resuming %s after %d finished tasks", output_dir, record.tasks_done)
     return record, logger_state
+
+
+_MISSING = object()
+
+
+def _schema_defaults(node: DictConfig) -> dict[str, Any]:
+    """Default value of every field of the dataclass schema behind ``node`` ({} without one)."""
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return {}
+    defaults = {}
+    for f in dataclasses.fields(schema):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = f.default_factory()
+    return defaults
+
+
+def _first_difference(
+    key: str, saved: Any, now: Any, defaults: dict[str, Any]
+) -> tuple[str, Any, Any] | None:
+    """(dotted key, saved value, current value) of the first difference, or None.
+
+    A key the saved run does not have (added to the schema since the run started) counts as
+    equal when its current value is the schema's default, so runs started by an older
+    version resume as long as the new option is left at its default."""
+    if not (isinstance(saved, dict) and isinstance(now, dict)):
+        return None if saved == now else (key, saved, now)
+    for name in sorted(set(saved) | set(now)):
+        old, new = saved.get(name, _MISSING), now.get(name, _MISSING)
+        if old is _MISSING and name in defaults and new == defaults[name]:
+            continue
+        if old != new:
+            return f"{key}.{name}", None if old is _MISSING else old, new
+    return None
 
 
 # An absolute path: the same whether this file runs as __main__ or is imported by a launcher.

@@ -167,3 +167,30 @@ def test_checkpoint_keeps_the_logger_state(tmp_path):
     loaded, logger_state = load_checkpoint(tmp_path, strategy())
     assert logger_state == {"run_id": "abc123"}
     assert loaded.tasks_done == 1
+
+
+def test_a_run_from_before_a_new_option_resumes_while_the_option_keeps_its_default():
+    """Checkpoints record the whole config; an option added to a schema since then must not
+    block resuming when it is left at its default, and must when it is changed."""
+    from omegaconf import OmegaConf
+
+    from den.config import StreamConfig
+    from den.train import _first_difference, _schema_defaults
+
+    node = OmegaConf.structured(StreamConfig(name="s", kind="permuted", dataset="mnist"))
+    defaults = _schema_defaults(node)
+    assert defaults["augment"] == "none"
+    now = OmegaConf.to_container(node)
+    saved = {k: v for k, v in now.items() if k != "augment"}  # written before augment existed
+    assert _first_difference("stream", saved, now, defaults) is None
+    changed = {**now, "augment": "crop_flip"}
+    assert _first_difference("stream", saved, changed, defaults) == (
+        "stream.augment",
+        None,
+        "crop_flip",
+    )
+    assert _first_difference("stream", now, {**now, "num_tasks": 3}, defaults) == (
+        "stream.num_tasks",
+        10,
+        3,
+    )
