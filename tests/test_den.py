@@ -29,9 +29,12 @@ def stream():
     return tiny_permuted_stream()
 
 
-def make_den(conv: bool = False, **overrides) -> DENStrategy:
+TINY_MLP = ModelConfig(name="tiny", arch="mlp", hidden=[12, 8])
+
+
+def make_den(model: ModelConfig = TINY_MLP, **overrides) -> DENStrategy:
+    """DEN on the tiny 6x6 permuted stream (test_den_conv.py passes its conv model)."""
     cfg = DENConfig(**{"head_fit_iters": 20, **overrides})
-    model = ModelConfig(name="tiny", arch="mlp", hidden=[12, 8])
     trainer = TrainerConfig(max_iters=40, batch_size=32, eval_every=10, patience=0, progress=False)
     return DENStrategy(cfg, model, trainer, (1, 6, 6), CPU, seed=0)
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_den import fixed_batch
+from test_den import make_den as make_tiny_den
 
-from den.config import ModelConfig, TrainerConfig
+from den.config import ModelConfig
 from den.models.network import MultiHeadNet, build_network
 from den.strategies import den_ops as ops
 from den.strategies.den import (
-    DENConfig,
     DENStrategy,
     add_units_everywhere,
     delete_dead_units,
@@ -37,13 +38,7 @@ def stream():
 
 
 def make_den(**overrides) -> DENStrategy:
-    cfg = DENConfig(**{"head_fit_iters": 20, **overrides})
-    trainer = TrainerConfig(max_iters=40, batch_size=32, eval_every=10, patience=0, progress=False)
-    return DENStrategy(cfg, CONV, trainer, SHAPE, CPU, seed=0)
-
-
-def fixed_batch(stream, task_id: int = 0) -> torch.Tensor:
-    return stream[task_id].split("test").x[:50]
+    return make_tiny_den(CONV, **overrides)
 
 
 def test_the_tiny_conv_net_has_a_spatial_block_per_filter_at_the_boundary():
