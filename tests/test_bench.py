@@ -33,3 +33,40 @@ def test_bench_writes_every_case(tmp_path):
     extra = json.loads((tmp_path / "bench_extra.json").read_text())
     assert extra["peak_rss_mib"] > 0 and extra["threads"] == 1
     assert "| den: expansion |" in proc.stdout
+
+
+def test_full_run_accounting_adds_up(tmp_path, tiny_mnist_root, run_train):
+    """experiments/bench/full_run.py on a real 2-task DEN run: every DEN phase is matched by a
+    bare twin at the widths it trained at, and wall = steps + evaluation + other exactly."""
+    run_dir = tmp_path / "run"
+    run_train(
+        "+experiment=pmnist", "stream.download=false", f"stream.root={tiny_mnist_root}",
+        "stream.num_tasks=2", "stream.val_size=100", "trainer.max_iters=20",
+        "trainer.eval_every=10", "trainer.batch_size=32", "strategy.tau=0",
+        "strategy.sigma=0", "logger=none", cwd=run_dir,
+    )  # fmt: skip
+    results = json.loads((run_dir / "results.json").read_text())
+    phases = results["tasks"][1]["report"]["phases"]
+    assert phases["expansion"]["widths"] == [
+        w + 10 for w in results["tasks"][0]["report"]["widths"]
+    ]  # k = 10 new units per layer, before the dead ones are deleted
+    assert 0 < phases["selective"]["val_seconds"] < phases["selective"]["seconds"]
+
+    out = tmp_path / "full_run.md"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "experiments/bench/full_run.py", str(run_dir), "--steps", "2",
+        "--repeats", "1", "--threads", "1", "--out", str(out),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (summary,) = json.loads(out.with_suffix(".json").read_text())
+    assert set(summary["per_kind"]) == {
+        "sparse", "head_fit", "selective", "expansion", "split_train", "split_retrain"
+    }  # fmt: skip
+    total_steps = sum(p["steps"] for t in results["tasks"] for p in t["report"]["phases"].values())
+    assert sum(k["steps"] for k in summary["per_kind"].values()) == total_steps
+    parts = summary["train_s"] + summary["eval_s"] + summary["other_s"]
+    assert abs(parts - results["wall_time_s"]) < 1e-6
+    assert all(k["bare_s"] > 0 for k in summary["per_kind"].values())
+    assert "| split_retrain |" in out.read_text()

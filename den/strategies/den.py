@@ -200,7 +200,9 @@ class DENStrategy(Strategy):
             grad_hook=pull,
             max_iters=max_iters,
         )
-        report["phases"][name] = result.as_dict()
+        # The widths a phase trained at: what den.bench's full-run accounting times its bare
+        # twin at (experiments/bench/full_run.py).
+        report["phases"][name] = {**result.as_dict(), "widths": net.widths()}
         return result
 
 
@@ -254,7 +256,7 @@ def fit_sparse_head(
         after_step=s.prox([(head_w, None)]),
         max_iters=s.cfg.head_fit_iters,
     )
-    report["phases"]["head_fit"] = result.as_dict()
+    report["phases"]["head_fit"] = {**result.as_dict(), "features": int(feats[0].x.shape[1])}
     return result
 
 

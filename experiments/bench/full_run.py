@@ -1,0 +1,233 @@
+"""Account for a full run's wall time against bare PyTorch steps (issue: speed).
+
+    python experiments/bench/full_run.py outputs/.../<run dir> [more run dirs] \
+        [--threads N] [--out experiments/bench/full_run.md]
+
+A run's ``results.json`` records, for every task and phase, the steps taken, the phase's
+seconds, the seconds of its early-stopping validation checks and (DEN) the hidden widths it
+trained at. For every distinct (phase kind, widths) this script times, in this one process
+and repeated (median), the bare twin of that phase from :mod:`den.bench` -- a plain PyTorch
+loop over plain tensors doing the same tensor work (forward, backward, fused Adam, and for
+DEN the same masks, L2 pull, L1 and group-lasso proximal steps) -- and sums
+steps x bare ms. It then reports:
+
+- ``bare s``: the run's training steps, each at its bare twin's time;
+- ``train s``: the framework's time in those steps (phase seconds minus validation checks);
+- ``eval s``: evaluation of every seen task after every task, plus the validation checks;
+- ``other s``: everything else (start-up, imports, data preparation, DEN's selection, drift
+  and pruning between phases, checkpoints);
+- the target: wall <= 1.3 x bare s + eval s;
+- ``base-net bare s``: the same step count at the bare step of the *initial* network (what a
+  plain MLP loop would pay without DEN's growth or extra tensor work), for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from den.bench import BarePhase, bare_loop
+from den.data.streams import Split
+
+DEN_KINDS = ("sparse", "head_fit", "selective", "expansion", "split_train", "split_retrain")
+LR, L1, L2, LAM, GL = 1e-3, 1e-5, 1e-4, 0.5, 1e-3
+
+
+def phase_rows(results: dict) -> list[dict]:
+    """One row per (task, phase): kind, steps, seconds, validation seconds, widths."""
+    hidden = list(results["config"]["model"]["hidden"])
+    strategy = results["config"]["strategy"]
+    k = strategy.get("k", 0)
+    rows, prev_widths = [], hidden
+    for task in results["tasks"]:
+        report = task["report"]
+        classes = len(task["classes"])
+        for name, phase in report.get("phases", {}).items():
+            rows.append(
+                {
+                    "task": task["task_id"],
+                    "kind": name if name in DEN_KINDS else "plain",
+                    "steps": phase["steps"],
+                    "seconds": phase["seconds"],
+                    "val_seconds": phase.get("val_seconds", 0.0),
+                    "widths": tuple(phase.get("widths", hidden)),
+                    "prev_widths": tuple(prev_widths),
+                    "features": phase.get("features"),
+                    "classes": classes,
+                    "k": k,
+                }
+            )
+        prev_widths = report.get("widths", hidden)
+    return rows
+
+
+def twin(row: dict, in_features: int, device: torch.device) -> BarePhase:
+    """The plain-loop twin of one phase at its widths (random weights, all-ones masks)."""
+    g = torch.Generator().manual_seed(0)
+
+    def rand(*shape: int) -> torch.Tensor:
+        return (torch.rand(*shape, generator=g) * 0.1 - 0.05).to(device)
+
+    if row["kind"] == "head_fit":
+        w, b = rand(row["classes"], row["features"]), rand(row["classes"])
+        return BarePhase([w], [b], [None, None], l1=L1, weight_decay=L2, features_input=True)
+    sizes = [in_features, *row["widths"], row["classes"]]
+    weights = [rand(o, i) for i, o in zip(sizes[:-1], sizes[1:], strict=True)]
+    biases = [rand(o) for o in sizes[1:]]
+    kind = row["kind"]
+    if kind == "plain":
+        return BarePhase(weights, biases, [None] * (2 * len(weights)))
+    masked = kind in ("selective", "expansion", "split_retrain")
+    masks = [torch.ones_like(p) if masked else None for p in [*weights, *biases]]
+    masks[-1] = None  # the head's bias is never masked
+    if kind != "selective":
+        masks[len(weights) - 1] = None  # only selective retraining masks the new head
+    phase = BarePhase(weights, biases, masks, l1=L1, weight_decay=L2)
+    if kind in ("selective", "split_train"):
+        prev_sizes = [in_features, *row["prev_widths"]]
+        phase.prev = [
+            (rand(o, i), rand(o)) for i, o in zip(prev_sizes[:-1], prev_sizes[1:], strict=True)
+        ]
+        phase.lam = LAM
+    if kind == "expansion":
+        phase.group_rows = [
+            torch.arange(w.shape[0], device=device) >= w.shape[0] - row["k"] for w in weights[:-1]
+        ]
+        phase.gl = GL
+    return phase
+
+
+def time_twins(rows: list[dict], in_features: int, steps: int, repeats: int) -> dict:
+    """Median bare ms/step per distinct phase shape, the shapes interleaved in every round."""
+    device = torch.device("cpu")
+    g = torch.Generator().manual_seed(1)
+    n = 20000
+    data = Split(torch.rand(n, in_features, generator=g), torch.randint(0, 10, (n,), generator=g))
+    keys = {}
+    for row in rows:
+        key = (row["kind"], row["widths"], row["prev_widths"], row["features"], row["classes"])
+        keys.setdefault(key, row)
+    feats: dict[int, Split] = {}
+    times: dict[tuple, list[float]] = {key: [] for key in keys}
+    for rep in range(repeats + 1):
+        for key, row in keys.items():
+            phase = twin(row, in_features, device)
+            split = data
+            if row["kind"] == "head_fit":
+                f = row["features"]
+                if f not in feats:
+                    feats[f] = Split(torch.rand(n, f, generator=g), data.y)
+                split = feats[f]
+            ms = bare_loop(phase, split, steps, 256, LR)
+            if rep:  # the first round warms up
+                times[key].append(ms)
+    return {key: statistics.median(v) for key, v in times.items()}
+
+
+def account(results: dict, bare_ms: dict, base_ms: float) -> dict:
+    rows = phase_rows(results)
+    per_kind: dict[str, dict] = {}
+    for row in rows:
+        key = (row["kind"], row["widths"], row["prev_widths"], row["features"], row["classes"])
+        kind = per_kind.setdefault(
+            row["kind"], {"steps": 0, "train_s": 0.0, "bare_s": 0.0, "val_s": 0.0}
+        )
+        kind["steps"] += row["steps"]
+        kind["train_s"] += row["seconds"] - row["val_seconds"]
+        kind["val_s"] += row["val_seconds"]
+        kind["bare_s"] += row["steps"] * bare_ms[key] / 1000
+    train_s = sum(k["train_s"] for k in per_kind.values())
+    val_s = sum(k["val_s"] for k in per_kind.values())
+    bare_s = sum(k["bare_s"] for k in per_kind.values())
+    full_steps = sum(k["steps"] for name, k in per_kind.items() if name != "head_fit")
+    eval_s = sum(results["eval_time_s"]) + val_s
+    wall = results["wall_time_s"]
+    return {
+        "wall_s": wall,
+        "train_s": train_s,
+        "bare_s": bare_s,
+        "eval_s": eval_s,
+        "other_s": wall - train_s - eval_s,
+        "target_s": 1.3 * bare_s + eval_s,
+        "wall_over_target": wall / (1.3 * bare_s + eval_s),
+        "wall_minus_eval_over_bare": (wall - eval_s) / bare_s,
+        "train_over_bare": train_s / bare_s,
+        "base_net_bare_s": full_steps * base_ms / 1000,
+        "per_kind": per_kind,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories (results.json)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=100, help="bare steps per timing")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None, help="write the Markdown here")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    runs = {path: json.loads((path / "results.json").read_text()) for path in args.runs}
+    all_rows = []
+    for results in runs.values():
+        all_rows += phase_rows(results)
+        hidden = tuple(results["config"]["model"]["hidden"])
+        base = {"kind": "plain", "widths": hidden, "prev_widths": hidden, "features": None,
+                "classes": 10, "steps": 0, "seconds": 0, "val_seconds": 0, "k": 0}  # fmt: skip
+        all_rows.append(base)
+    start = time.perf_counter()
+    bare_ms = time_twins(all_rows, 784, args.steps, args.repeats)
+    lines = []
+    for path, results in runs.items():
+        hidden = tuple(results["config"]["model"]["hidden"])
+        base_ms = bare_ms[("plain", hidden, hidden, None, 10)]
+        acc = account(results, bare_ms, base_ms)
+        label = f"{results['strategy']} ({path})"
+        lines += [
+            f"### {label}",
+            "",
+            "| phase | steps | framework s | bare twin s | ratio | validation s |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *(
+                f"| {name} | {k['steps']:,} | {k['train_s']:.1f} | {k['bare_s']:.1f} "
+                f"| {k['train_s'] / k['bare_s']:.3f} | {k['val_s']:.1f} |"
+                for name, k in acc["per_kind"].items()
+            ),
+            "",
+            f"wall {acc['wall_s']:.0f} s = training steps {acc['train_s']:.0f} s + evaluation "
+            f"{acc['eval_s']:.0f} s (after-task evaluation and validation checks) + other "
+            f"{acc['other_s']:.0f} s. Bare twins of the same steps: {acc['bare_s']:.0f} s "
+            f"(training steps / bare = {acc['train_over_bare']:.3f}). Target 1.3 x bare + "
+            f"evaluation = {acc['target_s']:.0f} s: wall / target = "
+            f"{acc['wall_over_target']:.3f} ({'met' if acc['wall_over_target'] <= 1 else 'missed'})"
+            f". (wall - evaluation) / bare = {acc['wall_minus_eval_over_bare']:.3f}. The same "
+            f"number of steps at the initial network's bare step ({base_ms:.2f} ms): "
+            f"{acc['base_net_bare_s']:.0f} s.",
+            "",
+        ]
+        results["accounting"] = acc
+    lines.append(
+        f"Bare twins timed in this process ({torch.get_num_threads()} threads, {args.steps} "
+        f"steps x {args.repeats} repeats after a warm-up, medians; "
+        f"{len(bare_ms)} distinct phase shapes, {time.perf_counter() - start:.0f} s)."
+    )
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+        summary = [
+            {"run": str(p), "strategy": r["strategy"], **r["accounting"]} for p, r in runs.items()
+        ]
+        args.out.with_suffix(".json").write_text(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
