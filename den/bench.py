@@ -28,9 +28,7 @@ import dataclasses
 import json
 import logging
 import math
-import resource
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +44,7 @@ from den.data.sources import RawDataset
 from den.data.streams import Split, build_stream
 from den.evaluation import evaluate
 from den.metrics import mean_auroc
+from den.results import peak_rss_mib
 from den.strategies import base as strategy_base
 from den.strategies.den import DENConfig, DENStrategy
 from den.strategies.ewc import EWCConfig, EWCStrategy
@@ -408,12 +407,6 @@ def _plot_scaling(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- main
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 if sys.platform != "darwin" else peak / 2**20
-
-
 def run_bench(cfg: DictConfig, out: Path) -> list[dict[str, Any]]:
     device = resolve_device(cfg.device)
     if cfg.threads:

@@ -241,6 +241,7 @@ COMPACT_KEYS = (
     "capacity_per_task",
     "params_per_task",
     "wall_time_s",
+    "peak_rss_mib",
 )
 
 

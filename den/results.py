@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ class RunRecord:
     eval_time_s: list[float] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
     wall_time_s: float = 0.0
+    peak_rss_mib: float = 0.0  # the largest over every process of the run (resumes)
 
     def __post_init__(self) -> None:
         if not self.matrices:
@@ -80,8 +82,20 @@ class RunRecord:
         out["learn_time_s"] = self.learn_time_s
         out["eval_time_s"] = self.eval_time_s
         out["wall_time_s"] = self.wall_time_s
+        out["peak_rss_mib"] = round(self.peak_rss_mib, 1)
         out["tasks"] = self.tasks
         return out
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, MiB (Linux reports KiB, macOS bytes;
+    0 where the ``resource`` module does not exist, i.e. Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / 2**20
 
 
 def write_json_atomic(data: Any, path: str | Path) -> None:
@@ -137,7 +151,7 @@ def print_summary(record: RunRecord, console: Console | None = None) -> None:
     console.print(
         f"avg acc {f['avg_acc']:.4f}  avg AUROC {f['avg_auroc']:.4f}  BWT {f['bwt']:+.4f}  "
         f"forgetting {f['forgetting']:.4f}  params {f['params']:,}  capacity {f['capacity']:.2f}  "
-        f"wall {record.wall_time_s:.1f}s"
+        f"wall {record.wall_time_s:.1f}s  peak memory {record.peak_rss_mib:.0f} MiB"
     )
 
 

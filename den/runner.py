@@ -13,7 +13,7 @@ from pathlib import Path
 from den.data.streams import Stream
 from den.evaluation import evaluate
 from den.loggers import Logger
-from den.results import SPLITS, RunRecord, append_jsonl, write_json_atomic
+from den.results import SPLITS, RunRecord, append_jsonl, peak_rss_mib, write_json_atomic
 from den.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def run_stream(
             {"task_id": i, "classes": task.classes, "sizes": task.sizes, "report": report}
         )
         record.wall_time_s = time.perf_counter() - start
+        record.peak_rss_mib = max(record.peak_rss_mib, peak_rss_mib())
 
         append_jsonl(lines, output_dir / "metrics.jsonl")
         for line in lines:

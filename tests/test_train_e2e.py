@@ -124,6 +124,8 @@ def test_pmnist_final_block_and_timings(pmnist_run):
     assert results["base_params"] == 286274
     assert results["params_per_task"] == [286274, 286274 + 1290, 286274 + 2 * 1290]
     assert results["wall_time_s"] > 0
+    # a Python process with torch loaded holds well over 100 MiB; a unit slip (KiB) would not
+    assert 100 < results["peak_rss_mib"] < 8192
     assert len(results["learn_time_s"]) == 3 and all(t > 0 for t in results["learn_time_s"])
     # 600 training images - 100 held out; the whole 200-image test split.
     assert [t["sizes"] for t in results["tasks"]] == [{"train": 500, "val": 100, "test": 200}] * 3
