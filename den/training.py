@@ -76,24 +76,34 @@ def make_optimizer(params: Sequence[torch.Tensor], cfg: TrainerConfig) -> torch.
     """The one place an optimiser is built. Weight decay is applied by :func:`train_phase`
     (before gradient masks), so the optimiser itself never decays a frozen weight."""
     params = list(params)
+    if cfg.optimizer not in ("adam", "sgd"):
+        raise ConfigError(
+            "trainer.optimizer", cfg.optimizer, "unknown optimiser", "use adam or sgd"
+        )
     # The fused kernels update every parameter in one call instead of a chain of small ops
-    # per tensor (on the CPU PyTorch's default is that per-tensor loop): 10-25% of an MLP
-    # step here. They exist for float tensors on the CPU and CUDA.
-    fused = _fused_supported(params)
+    # per tensor (PyTorch's default on the CPU), with the same update rule. They need float
+    # tensors on the CPU or CUDA and a recent PyTorch; elsewhere PyTorch picks its default.
+    if _fused_supported(params):
+        try:
+            return _build_optimizer(params, cfg, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            pass  # an older PyTorch without that fused kernel
+    return _build_optimizer(params, cfg, fused=None)
+
+
+def _build_optimizer(
+    params: list[torch.Tensor], cfg: TrainerConfig, fused: bool | None
+) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, fused=fused)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, fused=fused)
-    raise ConfigError("trainer.optimizer", cfg.optimizer, "unknown optimiser", "use adam or sgd")
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, fused=fused)
 
 
-def _fused_supported(params: Sequence[torch.Tensor]) -> bool | None:
-    """True when every parameter is a floating tensor on a CPU or CUDA device (None lets
-    PyTorch pick its default elsewhere, e.g. on MPS)."""
-    ok = bool(params) and all(
+def _fused_supported(params: Sequence[torch.Tensor]) -> bool:
+    """Every parameter is a floating tensor on a CPU or CUDA device."""
+    return bool(params) and all(
         p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params
     )
-    return True if ok else None
 
 
 def train_phase(
