@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Regenerate experiments/cifar10/: DEN, STL and fine-tuning on the CIFAR-10 JPEG copy
 # (../shared/data/cifar10-jpeg, read as an image folder), LeNet, each experiment's defaults:
-#   +experiment=cifar10_binary  10 one-vs-rest tasks (the DEN paper's arXiv v1 protocol, AUROC)
-#   +experiment=split_cifar10   5 tasks of 2 classes
+#   bash experiments/cifar10/run.sh                  both experiments
+#   bash experiments/cifar10/run.sh split_cifar10    5 tasks of 2 classes
+#   bash experiments/cifar10/run.sh cifar10_binary   10 one-vs-rest tasks (the DEN paper's
+#                                                    arXiv v1 protocol, AUROC)
 # Two jobs at a time (joblib), one torch thread each; resume=auto continues an interrupted
-# sweep. Extra arguments are passed to every job (e.g. seed=1).
+# sweep. Set EXTRA to pass overrides to every job (e.g. EXTRA="seed=1").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=.venv/bin/python
 DATA=${CIFAR10_JPEG:-../shared/data/cifar10-jpeg}
 N_JOBS=${N_JOBS:-2}
-for experiment in cifar10_binary split_cifar10; do
+experiments=("$@")
+[ ${#experiments[@]} -eq 0 ] && experiments=(split_cifar10 cifar10_binary)
+for experiment in "${experiments[@]}"; do
+  # shellcheck disable=SC2086  # EXTRA holds several overrides
   $PY -m den.train -m +experiment=$experiment strategy=den_cifar,stl,finetune \
-    stream.source=imagefolder stream.root=$DATA threads=1 logger=none resume=auto "$@" \
+    stream.source=imagefolder stream.root=$DATA threads=1 logger=none resume=auto ${EXTRA:-} \
     hydra/launcher=joblib hydra.launcher.n_jobs=$N_JOBS \
     hydra.sweep.dir=outputs/cifar10/$experiment 'hydra.sweep.subdir=${hydra.job.override_dirname}'
   $PY -m den.compare outputs/cifar10/$experiment --out experiments/cifar10/$experiment
