@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=.venv/bin/python
 export DEN_DATA_ROOT="${DEN_DATA_ROOT:-../shared/data}"
-$PY -m den.bench scaling.enabled=true "$@" hydra.run.dir=experiments/bench/steps
+$PY -m den.bench scaling.enabled=true steps=500 repeats=7 "$@" hydra.run.dir=experiments/bench/steps
 $PY -m den.train +experiment=pmnist logger=none "$@" hydra.run.dir=outputs/bench/pmnist_den
 $PY experiments/bench/full_run.py outputs/bench/pmnist_den --out experiments/bench/full_run.md
 cp outputs/bench/pmnist_den/results.json experiments/bench/pmnist_den_results.json
