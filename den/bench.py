@@ -50,7 +50,7 @@ from den.strategies.den import DENConfig, DENStrategy
 from den.strategies.ewc import EWCConfig, EWCStrategy
 from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
 from den.train import resolve_device
-from den.training import train_phase
+from den.training import fused_supported, train_phase
 
 log = logging.getLogger("den.bench")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -125,7 +125,8 @@ def bare_loop(phase: BarePhase, data: Split, steps: int, batch_size: int, lr: fl
     biases = [b.detach().clone().requires_grad_(True) for b in phase.biases]
     params = [*weights, *biases]
     masks = phase.masks
-    optimizer = torch.optim.Adam(params, lr=lr, fused=True)  # as den.training's factory
+    # fused like den.training's factory, where PyTorch has the kernel (not on e.g. MPS)
+    optimizer = torch.optim.Adam(params, lr=lr, fused=fused_supported(params) or None)
     n = len(data)
     batch = min(batch_size, n)
     per_epoch = max(n // batch, 1)

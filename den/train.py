@@ -28,7 +28,7 @@ from den.errors import ConfigError, DenError
 from den.interrupt import RunInterrupted, install_handlers
 from den.loggers import build_logger
 from den.models.network import build_network
-from den.results import RunRecord, peak_rss_mib, print_summary, write_json_atomic
+from den.results import RunRecord, print_summary, write_json_atomic
 from den.runner import run_stream
 from den.strategies.registry import build_strategy
 from den.training import step_listener
@@ -132,7 +132,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 ),
             )
         record.wall_time_s = time.perf_counter() - started
-        record.peak_rss_mib = max(record.peak_rss_mib, peak_rss_mib())
         results = record.to_json("complete")
         write_json_atomic(results, output_dir / "results.json")
         logger.log_final(results)

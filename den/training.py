@@ -83,7 +83,7 @@ def make_optimizer(params: Sequence[torch.Tensor], cfg: TrainerConfig) -> torch.
     # The fused kernels update every parameter in one call instead of a chain of small ops
     # per tensor (PyTorch's default on the CPU), with the same update rule. They need float
     # tensors on the CPU or CUDA and a recent PyTorch; elsewhere PyTorch picks its default.
-    if _fused_supported(params):
+    if fused_supported(params):
         try:
             return _build_optimizer(params, cfg, fused=True)
         except (RuntimeError, TypeError, ValueError):
@@ -99,8 +99,9 @@ def _build_optimizer(
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, fused=fused)
 
 
-def _fused_supported(params: Sequence[torch.Tensor]) -> bool:
-    """Every parameter is a floating tensor on a CPU or CUDA device."""
+def fused_supported(params: Sequence[torch.Tensor]) -> bool:
+    """Every parameter is a floating tensor on a CPU or CUDA device (where PyTorch has fused
+    optimiser kernels; den.bench's bare loops ask the same question)."""
     return bool(params) and all(
         p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params
     )

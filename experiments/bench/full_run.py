@@ -33,16 +33,36 @@ import torch
 
 from den.bench import BarePhase, bare_loop
 from den.data.streams import Split
+from den.strategies.den import DENConfig
 
 DEN_KINDS = ("sparse", "head_fit", "selective", "expansion", "split_train", "split_retrain")
-LR, L1, L2, LAM, GL = 1e-3, 1e-5, 1e-4, 0.5, 1e-3
+
+
+def input_features(results: dict) -> int:
+    """The MLP's input size, from the run's base parameter count: base = in*h1 + h1 +
+    sum(h_i*h_{i+1} + h_{i+1}) + h_L*C + C, with C the first task's classes."""
+    model = results["config"]["model"]
+    if model["arch"] != "mlp":
+        raise SystemExit(
+            f"full_run.py times MLP twins only; this run's model.arch is {model['arch']}"
+        )
+    hidden = model["hidden"]
+    classes = len(results["tasks"][0]["classes"])
+    rest = sum(a * b + b for a, b in zip(hidden[:-1], hidden[1:], strict=True))
+    rest += hidden[0] + hidden[-1] * classes + classes
+    return (results["base_params"] - rest) // hidden[0]
 
 
 def phase_rows(results: dict) -> list[dict]:
-    """One row per (task, phase): kind, steps, seconds, validation seconds, widths."""
+    """One row per (task, phase): kind, steps, seconds, validation seconds, the shapes and
+    switches its bare twin needs (widths, DEN's l1 / l2 / lam / gl, batch size)."""
     hidden = list(results["config"]["model"]["hidden"])
     strategy = results["config"]["strategy"]
+    den = DENConfig()
+    hyper = tuple(strategy.get(key, getattr(den, key)) for key in ("l1", "l2", "lam", "gl"))
     k = strategy.get("k", 0)
+    batch = results["config"]["trainer"]["batch_size"]
+    n_in = input_features(results)
     rows, prev_widths = [], hidden
     for task in results["tasks"]:
         report = task["report"]
@@ -60,14 +80,28 @@ def phase_rows(results: dict) -> list[dict]:
                     "features": phase.get("features"),
                     "classes": classes,
                     "k": k,
+                    "hyper": hyper,
+                    "batch": batch,
+                    "in_features": n_in,
                 }
             )
         prev_widths = report.get("widths", hidden)
     return rows
 
 
-def twin(row: dict, in_features: int, device: torch.device) -> BarePhase:
+def shape_key(row: dict) -> tuple:
+    """What a phase's bare twin depends on: rows with the same key share one timing."""
+    return tuple(
+        row[k]
+        for k in ("kind", "widths", "prev_widths", "features", "classes", "k", "hyper", "batch",
+                  "in_features")
+    )  # fmt: skip
+
+
+def twin(row: dict, device: torch.device) -> BarePhase:
     """The plain-loop twin of one phase at its widths (random weights, all-ones masks)."""
+    l1, l2, lam, gl = row["hyper"]
+    in_features = row["in_features"]
     g = torch.Generator().manual_seed(0)
 
     def rand(*shape: int) -> torch.Tensor:
@@ -75,7 +109,7 @@ def twin(row: dict, in_features: int, device: torch.device) -> BarePhase:
 
     if row["kind"] == "head_fit":
         w, b = rand(row["classes"], row["features"]), rand(row["classes"])
-        return BarePhase([w], [b], [None, None], l1=L1, weight_decay=L2, features_input=True)
+        return BarePhase([w], [b], [None, None], l1=l1, weight_decay=l2, features_input=True)
     sizes = [in_features, *row["widths"], row["classes"]]
     weights = [rand(o, i) for i, o in zip(sizes[:-1], sizes[1:], strict=True)]
     biases = [rand(o) for o in sizes[1:]]
@@ -87,60 +121,68 @@ def twin(row: dict, in_features: int, device: torch.device) -> BarePhase:
     masks[-1] = None  # the head's bias is never masked
     if kind != "selective":
         masks[len(weights) - 1] = None  # only selective retraining masks the new head
-    phase = BarePhase(weights, biases, masks, l1=L1, weight_decay=L2)
+    phase = BarePhase(weights, biases, masks, l1=l1, weight_decay=l2)
     if kind in ("selective", "split_train"):
         prev_sizes = [in_features, *row["prev_widths"]]
         phase.prev = [
             (rand(o, i), rand(o)) for i, o in zip(prev_sizes[:-1], prev_sizes[1:], strict=True)
         ]
-        phase.lam = LAM
+        phase.lam = lam
     if kind == "expansion":
         phase.group_rows = [
             torch.arange(w.shape[0], device=device) >= w.shape[0] - row["k"] for w in weights[:-1]
         ]
-        phase.gl = GL
+        phase.gl = gl
     return phase
 
 
-def time_twins(rows: list[dict], in_features: int, steps: int, repeats: int) -> dict:
-    """Median bare ms/step per distinct phase shape, the shapes interleaved in every round."""
+def base_row(results: dict) -> dict:
+    """A plain step of the run's initial network (the issue's "bare step"), as a row."""
+    hidden = tuple(results["config"]["model"]["hidden"])
+    first = phase_rows(results)[0]
+    return {**first, "kind": "plain", "widths": hidden, "prev_widths": hidden, "features": None}
+
+
+def time_twins(rows: list[dict], steps: int, repeats: int) -> dict:
+    """Median bare ms/step per distinct :func:`shape_key`, the shapes interleaved in every
+    round. Inputs are random (a step's cost does not depend on the values); the learning
+    rate is fixed for the same reason."""
     device = torch.device("cpu")
     g = torch.Generator().manual_seed(1)
     n = 20000
-    data = Split(torch.rand(n, in_features, generator=g), torch.randint(0, 10, (n,), generator=g))
+    labels = torch.randint(0, 10, (n,), generator=g)
+    inputs: dict[int, Split] = {}  # one random input set per input width (pixels or features)
+
+    def data_for(width: int) -> Split:
+        if width not in inputs:
+            inputs[width] = Split(torch.rand(n, width, generator=g), labels)
+        return inputs[width]
+
     keys = {}
     for row in rows:
-        key = (row["kind"], row["widths"], row["prev_widths"], row["features"], row["classes"])
-        keys.setdefault(key, row)
-    feats: dict[int, Split] = {}
+        keys.setdefault(shape_key(row), row)
     times: dict[tuple, list[float]] = {key: [] for key in keys}
     for rep in range(repeats + 1):
         for key, row in keys.items():
-            phase = twin(row, in_features, device)
-            split = data
-            if row["kind"] == "head_fit":
-                f = row["features"]
-                if f not in feats:
-                    feats[f] = Split(torch.rand(n, f, generator=g), data.y)
-                split = feats[f]
-            ms = bare_loop(phase, split, steps, 256, LR)
+            head_only = row["kind"] == "head_fit"
+            split = data_for(row["features"] if head_only else row["in_features"])
+            ms = bare_loop(twin(row, device), split, steps, row["batch"], lr=1e-3)
             if rep:  # the first round warms up
                 times[key].append(ms)
     return {key: statistics.median(v) for key, v in times.items()}
 
 
-def account(results: dict, bare_ms: dict, base_ms: float) -> dict:
-    rows = phase_rows(results)
+def account(results: dict, bare_ms: dict) -> dict:
+    base_ms = bare_ms[shape_key(base_row(results))]
     per_kind: dict[str, dict] = {}
-    for row in rows:
-        key = (row["kind"], row["widths"], row["prev_widths"], row["features"], row["classes"])
+    for row in phase_rows(results):
         kind = per_kind.setdefault(
             row["kind"], {"steps": 0, "train_s": 0.0, "bare_s": 0.0, "val_s": 0.0}
         )
         kind["steps"] += row["steps"]
         kind["train_s"] += row["seconds"] - row["val_seconds"]
         kind["val_s"] += row["val_seconds"]
-        kind["bare_s"] += row["steps"] * bare_ms[key] / 1000
+        kind["bare_s"] += row["steps"] * bare_ms[shape_key(row)] / 1000
     train_s = sum(k["train_s"] for k in per_kind.values())
     val_s = sum(k["val_s"] for k in per_kind.values())
     bare_s = sum(k["bare_s"] for k in per_kind.values())
@@ -157,6 +199,7 @@ def account(results: dict, bare_ms: dict, base_ms: float) -> dict:
         "wall_over_target": wall / (1.3 * bare_s + eval_s),
         "wall_minus_eval_over_bare": (wall - eval_s) / bare_s,
         "train_over_bare": train_s / bare_s,
+        "base_ms": base_ms,
         "base_net_bare_s": full_steps * base_ms / 1000,
         "per_kind": per_kind,
     }
@@ -176,20 +219,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     runs = {path: json.loads((path / "results.json").read_text()) for path in args.runs}
-    all_rows = []
-    for results in runs.values():
-        all_rows += phase_rows(results)
-        hidden = tuple(results["config"]["model"]["hidden"])
-        base = {"kind": "plain", "widths": hidden, "prev_widths": hidden, "features": None,
-                "classes": 10, "steps": 0, "seconds": 0, "val_seconds": 0, "k": 0}  # fmt: skip
-        all_rows.append(base)
+    all_rows = [row for r in runs.values() for row in (*phase_rows(r), base_row(r))]
     start = time.perf_counter()
-    bare_ms = time_twins(all_rows, 784, args.steps, args.repeats)
+    bare_ms = time_twins(all_rows, args.steps, args.repeats)
     lines = []
     for path, results in runs.items():
-        hidden = tuple(results["config"]["model"]["hidden"])
-        base_ms = bare_ms[("plain", hidden, hidden, None, 10)]
-        acc = account(results, bare_ms, base_ms)
+        acc = account(results, bare_ms)
         label = f"{results['strategy']} ({path})"
         lines += [
             f"### {label}",
@@ -209,7 +244,7 @@ def main() -> None:
             f"evaluation = {acc['target_s']:.0f} s: wall / target = "
             f"{acc['wall_over_target']:.3f} ({'met' if acc['wall_over_target'] <= 1 else 'missed'})"
             f". (wall - evaluation) / bare = {acc['wall_minus_eval_over_bare']:.3f}. The same "
-            f"number of steps at the initial network's bare step ({base_ms:.2f} ms): "
+            f"number of steps at the initial network's bare step ({acc['base_ms']:.2f} ms): "
             f"{acc['base_net_bare_s']:.0f} s.",
             "",
         ]
