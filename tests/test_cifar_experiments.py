@@ -36,12 +36,16 @@ def config(experiment: str, *overrides: str):
         return compose("config", overrides=[f"+experiment={experiment}", *overrides])
 
 
-@pytest.mark.parametrize("experiment", ["split_cifar10", "cifar10_binary", "split_cifar100"])
-def test_cifar_experiments_use_conv_den_with_augmentation(experiment):
+@pytest.mark.parametrize(
+    ("experiment", "k_conv", "max_split"),
+    [("split_cifar10", None, 5), ("cifar10_binary", 2, 2), ("split_cifar100", 2, 2)],
+)
+def test_cifar_experiments_use_conv_den_with_augmentation(experiment, k_conv, max_split):
     cfg = config(experiment)
     assert cfg.model.name == "lenet" and cfg.model.arch == "conv"
     assert cfg.strategy.name == "den" and cfg.strategy.sigma_conv == 0.02
-    assert cfg.strategy.max_split_per_layer == 5
+    assert cfg.strategy.k == 10 and cfg.strategy.k_conv == k_conv  # 10-task streams grow slower
+    assert cfg.strategy.max_split_per_layer == max_split
     assert cfg.stream.augment == "crop_flip"
     assert cfg.stream.name == experiment
 

@@ -114,6 +114,24 @@ def test_expansion_leaves_earlier_task_predictions_bit_identical(stream):
     assert torch.equal(den.predict(x, 0), before)
 
 
+@pytest.mark.parametrize("k_conv", [0, 2])
+def test_k_conv_sets_the_filters_an_expansion_adds_to_conv_layers_only(stream, k_conv):
+    den = make_den(k=4, k_conv=k_conv, gl=0.0, l1=0.0)  # no sparsity: every new unit survives
+    den.learn(stream[0])
+    x = fixed_batch(stream)
+    before_widths, before = den.net.widths(), den.predict(x, 0)
+    den.net.add_head(4, 1)
+    train, val = den.task_data(stream[1])
+    report = {"phases": {}}
+    expand_network(den, 1, train, val, report)
+    assert report["expansion_added"] == [k_conv, k_conv, 4]
+    assert den.net.widths() == [
+        w + a for w, a in zip(before_widths, [k_conv, k_conv, 4], strict=True)
+    ]
+    assert torch.equal(den.predict(x, 0), before)
+    assert den.predict(x, 1).shape == (x.shape[0], 4)
+
+
 def test_sigma_zero_gives_zero_forgetting_exactly(stream):
     den = make_den(sigma=0.0, sigma_conv=0.0, lam=0.01, tau=0.0)
     x0, x1 = fixed_batch(stream, 0), fixed_batch(stream, 1)

@@ -46,6 +46,7 @@ class DENConfig(StrategyConfig):
     gl: float = 1e-3  # gamma: group lasso on the new units of the expansion (code: gl_lambda)
     lam: float = 0.5  # lambda: pull towards the previous task's weights (code: regular_lambda)
     k: int = 10  # units added to every hidden layer by an expansion (code: ex_k)
+    k_conv: int | None = None  # filters added to every conv layer by an expansion; None = k
     tau: float = 0.01  # expand when the loss after selective retraining exceeds this (loss_thr)
     sigma: float = 0.05  # split fully connected units that drift more (code spl_thr; paper 0.002)
     sigma_conv: float = 0.02  # the same for conv filters (paper)
@@ -81,7 +82,7 @@ class DENStrategy(Strategy):
             raise ConfigError(
                 "strategy.expansion_loss", cfg.expansion_loss, "unknown", "use train or val"
             )
-        for key in ("head_fit_iters", "max_split_per_layer"):
+        for key in ("k_conv", "head_fit_iters", "max_split_per_layer"):
             value = getattr(cfg, key)
             if value is not None and value < 0:
                 raise ConfigError(f"strategy.{key}", value, "must be >= 0", "use a count or null")
@@ -138,6 +139,13 @@ class DENStrategy(Strategy):
     # ----------------------------------------------------------------- helpers
     def sigma_of(self, layer: int) -> float:
         return self.cfg.sigma_conv if self.net.kinds[layer] == "conv" else self.cfg.sigma
+
+    def expansion_size(self, layer: int) -> int:
+        """Units an expansion adds to ``layer``: k_conv filters for a conv layer (k when
+        unset), k units for a fully connected one."""
+        if self.net.kinds[layer] == "conv" and self.cfg.k_conv is not None:
+            return self.cfg.k_conv
+        return self.cfg.k
 
     def prox(self, l1_targets: list[ops.ProxTarget], groups: list[ops.GroupTarget] = ()) -> Any:
         return ops.make_prox_step(
@@ -307,11 +315,14 @@ def selective_retrain(
 # --------------------------------------------------------------------------- step 2
 
 
-def add_units_everywhere(net: Any, t: int, k: int) -> None:
-    """Append k units with timestamp t to every hidden layer, bottom-up, so that each new
-    unit reads every unit below it (old and new) and feeds every unit above and head t."""
-    for layer in range(net.num_layers):
-        net.append_units(layer, t, count=k)
+def add_units_everywhere(net: Any, t: int, k: int | list[int]) -> None:
+    """Append k units (or k[layer] to each layer) with timestamp t to every hidden layer,
+    bottom-up, so that each new unit reads every unit below it (old and new) and feeds every
+    unit above and head t."""
+    counts = k if isinstance(k, list) else [k] * net.num_layers
+    for layer, count in enumerate(counts):
+        if count:
+            net.append_units(layer, t, count=count)
 
 
 @torch.no_grad()
@@ -332,18 +343,19 @@ def delete_dead_units(net: Any, t: int) -> list[int]:
 def expand_network(
     s: DENStrategy, t: int, train: Split, val: Split, report: dict[str, Any]
 ) -> list[int]:
-    """Step 2 (Eq. 3): add k units per layer, train ONLY the new weights (new units' incoming
+    """Step 2 (Eq. 3): add k units per layer (k_conv per conv layer), train ONLY the new weights (new units' incoming
     weights, every weight leaving a new unit, head t) with L1 + group-lasso proximal steps,
     then delete the new units whose group went to zero. Returns units kept per layer."""
     net = s.net
-    add_units_everywhere(net, t, s.cfg.k)
+    added = [s.expansion_size(layer) for layer in range(net.num_layers)]
+    add_units_everywhere(net, t, added)
     fresh, trunk_masks = ops.task_unit_masks(net, t)
     groups = [
         (net.weights[layer], net.biases[layer], fresh[layer]) for layer in range(net.num_layers)
     ]
     s.run_phase("expansion", t, train, val, report, trunk_masks, fresh, None, groups=groups)
     kept = delete_dead_units(net, t)
-    report["expansion_added"] = [s.cfg.k] * net.num_layers
+    report["expansion_added"] = added
     report["expansion_kept"] = kept
     return kept
 
