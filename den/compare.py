@@ -10,7 +10,9 @@ named by its strategy (``--label KEY`` groups by a dotted config key instead); e
 mean ± standard deviation over its runs (seeds). Writes into ``--out`` (default: the first
 directory given): ``report.md``, ``summary.csv``, ``avg_acc_curve.png`` (average accuracy
 after each task), ``acc_vs_capacity.png`` and ``acc_matrices.png`` (mean accuracy matrix
-per group).
+per group). ``--metric auroc`` ranks, plots and names the plots by AUROC instead
+(``avg_auroc_curve.png``, ``auroc_vs_capacity.png``, ``auroc_matrices.png``), for the
+one-vs-rest protocols the DEN paper reports in AUROC.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ COLUMNS = (
     ("avg_acc", "avg acc", "{:.4f}"),
     ("learned_acc", "acc when learned", "{:.4f}"),  # mean of R[j][j]: plasticity
     ("avg_auroc", "avg AUROC", "{:.4f}"),
+    ("learned_auroc", "AUROC when learned", "{:.4f}"),
     ("bwt", "BWT", "{:+.4f}"),
     ("forgetting", "forgetting", "{:.4f}"),
     ("capacity", "capacity", "{:.2f}"),
@@ -58,9 +61,16 @@ class Group:
         return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
 
 
+# --metric: (matrix key, final key, "when learned" key, label in titles)
+METRICS = {
+    "acc": ("acc_matrix", "avg_acc", "learned_acc", "accuracy"),
+    "auroc": ("auroc_matrix", "avg_auroc", "learned_auroc", "AUROC"),
+}
+
+
 def run_value(results: dict[str, Any], key: str) -> float:
-    if key == "learned_acc":  # each task's accuracy right after it was learned
-        matrix = results["acc_matrix"]
+    if key in ("learned_acc", "learned_auroc"):  # each task's value right after it was learned
+        matrix = results[METRICS[key.split("_")[1]][0]]
         return statistics.fmean(float(matrix[j][j]) for j in range(len(matrix)))
     if key in results.get("final", {}):
         return float(results["final"][key])
@@ -205,8 +215,16 @@ def write_csv(groups: list[Group], path: Path) -> None:
                 writer.writerow([g.label, str(run_dir), results.get("seed"), *row])
 
 
-def mean_curve(group: Group, key: str) -> tuple[list[float], list[float]]:
-    curves = [r[key] for r in group.runs]
+def average_curve(results: dict[str, Any], metric: str) -> list[float]:
+    """Average over the tasks seen after each task: [T] (row i of the matrix, tasks <= i)."""
+    if metric == "acc":
+        return results["avg_acc_curve"]
+    matrix = results[METRICS[metric][0]]
+    return [statistics.fmean(float(v) for v in row[: i + 1]) for i, row in enumerate(matrix)]
+
+
+def mean_curve(group: Group, metric: str) -> tuple[list[float], list[float]]:
+    curves = [average_curve(r, metric) for r in group.runs]
     n = min(len(c) for c in curves)
     cols = [[c[i] for c in curves] for i in range(n)]
     means = [statistics.fmean(col) for col in cols]
@@ -214,9 +232,10 @@ def mean_curve(group: Group, key: str) -> tuple[list[float], list[float]]:
     return means, stds
 
 
-def mean_matrix(group: Group) -> list[list[float]]:
-    """Element-wise mean of the groups' accuracy matrices (NaN above the diagonal)."""
-    mats = [r["acc_matrix"] for r in group.runs]
+def mean_matrix(group: Group, metric: str = "acc") -> list[list[float]]:
+    """Element-wise mean of the group's accuracy (or AUROC) matrices [T, T], NaN above the
+    diagonal."""
+    mats = [r[METRICS[metric][0]] for r in group.runs]
     size = len(mats[0])
     out = []
     for i in range(size):
@@ -228,13 +247,14 @@ def mean_matrix(group: Group) -> list[list[float]]:
     return out
 
 
-def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
+def plot_all(groups: list[Group], out: Path, title: str, metric: str = "acc") -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
+    _, final_key, _, name = METRICS[metric]
     written = []
     # one colour and marker per group, the same in every plot (tab20: up to 20 groups apart)
     palette = plt.get_cmap("tab20").colors
@@ -247,7 +267,7 @@ def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
     }
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for g in groups:
-        means, stds = mean_curve(g, "avg_acc_curve")
+        means, stds = mean_curve(g, metric)
         tasks = list(range(1, len(means) + 1))
         ax.plot(tasks, means, label=g.label, **style[g.label])
         ax.fill_between(
@@ -259,20 +279,20 @@ def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
         )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(
-        title=f"{title}: average test accuracy over the tasks seen",
+        title=f"{title}: average test {name} over the tasks seen",
         xlabel="tasks learned",
-        ylabel="average accuracy (mean ± std over runs)",
+        ylabel=f"average {name} (mean ± std over runs)",
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", ncol=2)
     fig.tight_layout()
-    written.append(out / "avg_acc_curve.png")
+    written.append(out / f"avg_{metric}_curve.png")
     fig.savefig(written[-1], dpi=120)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for g in groups:
-        (acc, acc_sd), (cap, cap_sd) = g.mean_std("avg_acc"), g.mean_std("capacity")
+        (acc, acc_sd), (cap, cap_sd) = g.mean_std(final_key), g.mean_std("capacity")
         ax.errorbar(
             cap, acc, xerr=cap_sd, yerr=acc_sd, capsize=3, label=g.label, linestyle="none",
             **style[g.label],
@@ -284,14 +304,14 @@ def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
         ax.set_xticks([t for t in (1, 2, 5, 10, 20, 50, 100) if t <= 1.5 * max(capacities)])
         ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set(
-        title=f"{title}: final accuracy versus capacity",
+        title=f"{title}: final {name} versus capacity",
         xlabel="capacity (stored parameters / one base network; log scale when wide)",
-        ylabel="final average accuracy",
+        ylabel=f"final average {name}",
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", ncol=2)
     fig.tight_layout()
-    written.append(out / "acc_vs_capacity.png")
+    written.append(out / f"{metric}_vs_capacity.png")
     fig.savefig(written[-1], dpi=120)
     plt.close(fig)
 
@@ -302,7 +322,7 @@ def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
     )
     image = None
     for ax, g in zip(axes.flat, groups, strict=False):
-        matrix = mean_matrix(g)
+        matrix = mean_matrix(g, metric)
         image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
         ax.set_title(textwrap.fill(g.label, 32), fontsize=8)
         ax.set(xlabel="task evaluated", ylabel="after learning task")
@@ -312,9 +332,9 @@ def plot_all(groups: list[Group], out: Path, title: str) -> list[Path]:
     for ax in list(axes.flat)[len(groups) :]:
         ax.axis("off")
     if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.8, label="test accuracy (mean over runs)")
-    fig.suptitle(f"{title}: accuracy matrices")
-    written.append(out / "acc_matrices.png")
+        fig.colorbar(image, ax=axes, shrink=0.8, label=f"test {name} (mean over runs)")
+    fig.suptitle(f"{title}: {name} matrices")
+    written.append(out / f"{metric}_matrices.png")
     fig.savefig(written[-1], dpi=110)
     plt.close(fig)
     return written
@@ -326,9 +346,13 @@ def compare(
     label: str = "auto",
     wandb_path: str | None = None,
     wandb_group: str | None = None,
+    metric: str = "acc",
 ) -> Path:
     """Write the report for the runs under ``paths`` (or of W&B project ``wandb_path``,
-    optionally only ``wandb_group``); return the report's path."""
+    optionally only ``wandb_group``), ranked and plotted by ``metric`` (acc | auroc); return
+    the report's path."""
+    if metric not in METRICS:
+        raise SystemExit(f"Error: unknown metric {metric!r}. Fix: use one of {sorted(METRICS)}.")
     if wandb_path:
         runs, incomplete = find_wandb_runs(wandb_path, wandb_group)
         where = f"W&B {wandb_path}" + (f", group {wandb_group}" if wandb_group else "")
@@ -343,20 +367,23 @@ def compare(
         )
     if out is None and not paths:
         raise SystemExit("Error: --out is needed with --wandb. Fix: add --out <report dir>.")
-    # best final average accuracy first: the order a reader scans a comparison in
-    groups = sorted(group_runs(runs, label), key=lambda g: -g.mean_std("avg_acc")[0])
+    # best final average first: the order a reader scans a comparison in
+    final_key = METRICS[metric][1]
+    groups = sorted(group_runs(runs, label), key=lambda g: -g.mean_std(final_key)[0])
     out_dir = Path(out) if out is not None else Path(paths[0])
     out_dir.mkdir(parents=True, exist_ok=True)
     first = runs[0][1]
     title = f"{first.get('stream', '')}, {first['tasks_done']} tasks"
-    plots = plot_all(groups, out_dir, title)
+    plots = plot_all(groups, out_dir, title, metric)
     write_csv(groups, out_dir / "summary.csv")
     lines = [
         f"# Comparison: {title}",
         "",
         f"{len(runs)} complete runs in {len(groups)} groups"
         f" ({'same config up to the seed' if label == 'auto' else f'by `{label}`'});"
-        " mean ± standard deviation over the runs of each group. Capacity = stored parameters / one base network with one head.",
+        " mean ± standard deviation over the runs of each group, best final"
+        f" {METRICS[metric][3]} first. Capacity = stored parameters / one base network with"
+        " one head.",
         "",
         markdown_table(groups),
         "",
@@ -388,12 +415,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="auto",
         help="auto (same config up to the seed = one group) or a dotted config key",
     )
+    parser.add_argument(
+        "--metric",
+        choices=sorted(METRICS),
+        default="acc",
+        help="rank and plot by average accuracy (acc) or AUROC (auroc)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if not args.paths and not args.wandb:
             parser.error("give run directories, or --wandb ENTITY/PROJECT")
-        report = compare(args.paths, args.out, args.label, args.wandb, args.group)
+        report = compare(
+            args.paths, args.out, args.label, args.wandb, args.group, metric=args.metric
+        )
     except (FileNotFoundError, KeyError) as err:
         print(f"Error: {err}. Fix: check the paths and --label.", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import den.train as train_module
-from den.compare import compare, main
+from den.compare import average_curve, compare, main
 from den.config import register_configs
 
 from conftest import REPO_ROOT
@@ -71,6 +71,25 @@ def test_report_groups_seeds_and_gives_mean_and_std(sweep, tmp_path):
     header = csv_rows[0].split(",")
     first = next(r for r in csv.DictReader(csv_rows) if r["run_dir"].endswith("/0"))
     assert "learned_acc" in header and float(first["learned_acc"]) == pytest.approx(learned)
+
+
+def test_metric_auroc_ranks_and_plots_by_auroc(sweep, tmp_path):
+    assert main([str(sweep), "--out", str(tmp_path / "auroc"), "--metric", "auroc"]) == 0
+    report = (tmp_path / "auroc" / "report.md").read_text()
+    for png in ("avg_auroc_curve.png", "auroc_vs_capacity.png", "auroc_matrices.png"):
+        assert (tmp_path / "auroc" / png).stat().st_size > 10_000
+        assert f"]({png})" in report
+    finals: dict[str, list[float]] = {}
+    for i, label in ((0, "finetune"), (1, "finetune"), (2, "stl")):
+        results = json.loads((sweep / str(i) / "results.json").read_text())
+        finals.setdefault(label, []).append(results["final"]["avg_auroc"])
+        # the AUROC curve ends at the run's final average AUROC
+        assert average_curve(results, "auroc")[-1] == pytest.approx(results["final"]["avg_auroc"])
+    table = [line.split("|")[1].strip() for line in report.splitlines() if line[:2] == "| "]
+    ranked = [label for label in table if label in finals]
+    assert sorted(ranked) == ["finetune", "stl"]
+    assert ranked[0] == max(finals, key=lambda label: statistics.fmean(finals[label]))
+    assert "AUROC when learned" in report
 
 
 def test_unfinished_runs_are_listed_not_averaged(sweep, tmp_path):

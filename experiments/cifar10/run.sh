@@ -16,12 +16,13 @@ experiments=("$@")
 [ ${#experiments[@]} -eq 0 ] && experiments=(split_cifar10 cifar10_binary)
 for experiment in "${experiments[@]}"; do
   # DEN as each experiment configures it (conf/experiment/<experiment>.yaml)
-  den=den_cifar
-  [ "$experiment" = cifar10_binary ] && den=den_cifar_lite
+  den=den_cifar metric=acc
+  [ "$experiment" = cifar10_binary ] && den=den_cifar_lite metric=auroc  # the paper reports AUROC
   # shellcheck disable=SC2086  # EXTRA holds several overrides
   $PY -m den.train -m +experiment=$experiment strategy=$den,stl,finetune \
     stream.source=imagefolder stream.root=$DATA threads=1 logger=none resume=auto ${EXTRA:-} \
     hydra/launcher=joblib hydra.launcher.n_jobs=$N_JOBS \
     hydra.sweep.dir=outputs/cifar10/$experiment 'hydra.sweep.subdir=${hydra.job.override_dirname}'
-  $PY -m den.compare outputs/cifar10/$experiment --out experiments/cifar10/$experiment
+  $PY -m den.compare outputs/cifar10/$experiment --out experiments/cifar10/$experiment \
+    --metric $metric
 done
