@@ -142,6 +142,17 @@ def test_sigma_zero_gives_zero_forgetting_exactly(stream):
     assert torch.equal(den.predict(x1, 1), after_second[1])
 
 
+def test_split_cap_keeps_the_cap_and_reports_how_many_units_passed_sigma(stream):
+    den = make_den(sigma=0.0, lam=0.01, tau=0.0, max_split_per_layer=1)
+    den.learn(stream[0])
+    widths = den.net.widths()
+    report = den.learn(stream[1])
+    assert all(n > 1 for n in report["over_sigma"])  # at sigma 0 every retrained unit drifts
+    assert report["split"] == [1] * len(widths)  # but only the cap is split
+    kept = report["expansion_kept"]
+    assert den.net.widths() == [w + 1 + k for w, k in zip(widths, kept, strict=True)]
+
+
 def test_drifted_unit_is_duplicated_and_original_keeps_old_weights(stream):
     den = make_den(split_train=False, sigma=0.5)
     den.learn(stream[0])

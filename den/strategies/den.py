@@ -417,16 +417,19 @@ def split_drifted_units(
         )
     copies = []
     drift_max = []
+    over_sigma = []  # units past sigma before the cap: how many a cap leaves drifted
     for layer in range(net.num_layers):
         drift = ops.unit_drift(net.weights[layer], net.biases[layer], prev[layer])
         drift_max.append(float(drift.max()) if drift.numel() else 0.0)
         units = torch.nonzero(drift > s.sigma_of(layer)).flatten()
+        over_sigma.append(units.numel())
         cap = s.cfg.max_split_per_layer
         if cap is not None and units.numel() > cap:
             units = units[drift[units].argsort(descending=True)[:cap]].sort().values
         duplicate_units(net, t, layer, units, prev[layer])
         copies.append(units.numel())
     report["split"] = copies
+    report["over_sigma"] = over_sigma
     report["max_drift"] = drift_max
     if sum(copies):
         fresh, trunk_masks = ops.task_unit_masks(net, t)
