@@ -28,7 +28,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger("den.compare")
 
@@ -61,16 +61,25 @@ class Group:
         return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
 
 
-# --metric: (matrix key, final key, "when learned" key, label in titles)
+class Metric(NamedTuple):
+    """What ``--metric`` ranks and plots by: keys into results.json and a COLUMNS key."""
+
+    matrix: str  # results key of the [T, T] matrix, row i = after task i
+    final: str  # key in results["final"]: the average after the last task
+    learned: str  # COLUMNS key: mean of the matrix's diagonal
+    name: str  # in plot titles and the report
+
+
 METRICS = {
-    "acc": ("acc_matrix", "avg_acc", "learned_acc", "accuracy"),
-    "auroc": ("auroc_matrix", "avg_auroc", "learned_auroc", "AUROC"),
+    "acc": Metric("acc_matrix", "avg_acc", "learned_acc", "accuracy"),
+    "auroc": Metric("auroc_matrix", "avg_auroc", "learned_auroc", "AUROC"),
 }
+LEARNED_MATRIX = {m.learned: m.matrix for m in METRICS.values()}
 
 
 def run_value(results: dict[str, Any], key: str) -> float:
-    if key in ("learned_acc", "learned_auroc"):  # each task's value right after it was learned
-        matrix = results[METRICS[key.split("_")[1]][0]]
+    if key in LEARNED_MATRIX:  # each task's value right after it was learned
+        matrix = results[LEARNED_MATRIX[key]]
         return statistics.fmean(float(matrix[j][j]) for j in range(len(matrix)))
     if key in results.get("final", {}):
         return float(results["final"][key])
@@ -219,7 +228,7 @@ def average_curve(results: dict[str, Any], metric: str) -> list[float]:
     """Average over the tasks seen after each task: [T] (row i of the matrix, tasks <= i)."""
     if metric == "acc":
         return results["avg_acc_curve"]
-    matrix = results[METRICS[metric][0]]
+    matrix = results[METRICS[metric].matrix]
     return [statistics.fmean(float(v) for v in row[: i + 1]) for i, row in enumerate(matrix)]
 
 
@@ -235,7 +244,7 @@ def mean_curve(group: Group, metric: str) -> tuple[list[float], list[float]]:
 def mean_matrix(group: Group, metric: str = "acc") -> list[list[float]]:
     """Element-wise mean of the group's accuracy (or AUROC) matrices [T, T], NaN above the
     diagonal."""
-    mats = [r[METRICS[metric][0]] for r in group.runs]
+    mats = [r[METRICS[metric].matrix] for r in group.runs]
     size = len(mats[0])
     out = []
     for i in range(size):
@@ -254,7 +263,7 @@ def plot_all(groups: list[Group], out: Path, title: str, metric: str = "acc") ->
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
-    _, final_key, _, name = METRICS[metric]
+    final_key, name = METRICS[metric].final, METRICS[metric].name
     written = []
     # one colour and marker per group, the same in every plot (tab20: up to 20 groups apart)
     palette = plt.get_cmap("tab20").colors
@@ -368,7 +377,7 @@ def compare(
     if out is None and not paths:
         raise SystemExit("Error: --out is needed with --wandb. Fix: add --out <report dir>.")
     # best final average first: the order a reader scans a comparison in
-    final_key = METRICS[metric][1]
+    final_key = METRICS[metric].final
     groups = sorted(group_runs(runs, label), key=lambda g: -g.mean_std(final_key)[0])
     out_dir = Path(out) if out is not None else Path(paths[0])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -382,7 +391,7 @@ def compare(
         f"{len(runs)} complete runs in {len(groups)} groups"
         f" ({'same config up to the seed' if label == 'auto' else f'by `{label}`'});"
         " mean ± standard deviation over the runs of each group, best final"
-        f" {METRICS[metric][3]} first. Capacity = stored parameters / one base network with"
+        f" {METRICS[metric].name} first. Capacity = stored parameters / one base network with"
         " one head.",
         "",
         markdown_table(groups),

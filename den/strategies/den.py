@@ -343,9 +343,10 @@ def delete_dead_units(net: Any, t: int) -> list[int]:
 def expand_network(
     s: DENStrategy, t: int, train: Split, val: Split, report: dict[str, Any]
 ) -> list[int]:
-    """Step 2 (Eq. 3): add k units per layer (k_conv per conv layer), train ONLY the new weights (new units' incoming
-    weights, every weight leaving a new unit, head t) with L1 + group-lasso proximal steps,
-    then delete the new units whose group went to zero. Returns units kept per layer."""
+    """Step 2 (Eq. 3): add k units per layer (k_conv per conv layer), train ONLY the new
+    weights (new units' incoming weights, every weight leaving a new unit, head t) with L1 +
+    group-lasso proximal steps, then delete the new units whose group went to zero. Returns
+    units kept per layer."""
     net = s.net
     added = [s.expansion_size(layer) for layer in range(net.num_layers)]
     add_units_everywhere(net, t, added)
