@@ -11,8 +11,9 @@ mean ± standard deviation over its runs (seeds). Writes into ``--out`` (default
 directory given): ``report.md``, ``summary.csv``, ``avg_acc_curve.png`` (average accuracy
 after each task), ``acc_vs_capacity.png`` and ``acc_matrices.png`` (mean accuracy matrix
 per group). ``--metric auroc`` ranks, plots and names the plots by AUROC instead
-(``avg_auroc_curve.png``, ``auroc_vs_capacity.png``, ``auroc_matrices.png``), for the
-one-vs-rest protocols the DEN paper reports in AUROC.
+(``avg_auroc_curve.png``, ``auroc_vs_capacity.png``, ``auroc_matrices.png``), and gives
+backward transfer and forgetting on AUROC, for the one-vs-rest protocols the DEN paper
+reports in AUROC. ``summary.csv`` has every column of both (one row per run).
 """
 
 from __future__ import annotations
@@ -30,19 +31,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from den.metrics import backward_transfer, forgetting
+
 log = logging.getLogger("den.compare")
 
-# (results key in "final" or top level, column title, format)
-COLUMNS = (
+# (results key in "final" or top level, or a DERIVED key; column title; format)
+HEAD_COLUMNS = (
     ("avg_acc", "avg acc", "{:.4f}"),
     ("learned_acc", "acc when learned", "{:.4f}"),  # mean of R[j][j]: plasticity
     ("avg_auroc", "avg AUROC", "{:.4f}"),
     ("learned_auroc", "AUROC when learned", "{:.4f}"),
-    ("bwt", "BWT", "{:+.4f}"),
-    ("forgetting", "forgetting", "{:.4f}"),
+)
+# backward transfer and forgetting of the metric the report ranks by (--metric)
+TRANSFER_COLUMNS = {
+    "acc": (("bwt", "BWT", "{:+.4f}"), ("forgetting", "forgetting", "{:.4f}")),
+    "auroc": (
+        ("auroc_bwt", "BWT (AUROC)", "{:+.4f}"),
+        ("auroc_forgetting", "forgetting (AUROC)", "{:.4f}"),
+    ),
+}
+TAIL_COLUMNS = (
     ("capacity", "capacity", "{:.2f}"),
     ("wall_time_s", "wall s", "{:.0f}"),
+    ("peak_rss_mib", "peak MiB", "{:.0f}"),  # largest resident memory of the run's processes
 )
+
+
+def table_columns(metric: str) -> tuple[tuple[str, str, str], ...]:
+    """The report table's columns when ranking by ``metric``."""
+    return (*HEAD_COLUMNS, *TRANSFER_COLUMNS[metric], *TAIL_COLUMNS)
+
+
+# summary.csv keeps every column whatever the metric, so its header never changes
+CSV_KEYS = tuple(dict.fromkeys(k for m in TRANSFER_COLUMNS for k, _, _ in table_columns(m)))
 
 
 @dataclass
@@ -62,11 +83,11 @@ class Group:
 
 
 class Metric(NamedTuple):
-    """What ``--metric`` ranks and plots by: keys into results.json and a COLUMNS key."""
+    """What ``--metric`` ranks and plots by: keys into results.json and a table column key."""
 
     matrix: str  # results key of the [T, T] matrix, row i = after task i
     final: str  # key in results["final"]: the average after the last task
-    learned: str  # COLUMNS key: mean of the matrix's diagonal
+    learned: str  # table column key: mean of the matrix's diagonal
     name: str  # in plot titles and the report
 
 
@@ -77,12 +98,24 @@ METRICS = {
 LEARNED_MATRIX = {m.learned: m.matrix for m in METRICS.values()}
 
 
+# figures computed from the AUROC matrix (older results.json files lack the final key)
+DERIVED = {
+    "auroc_bwt": lambda results: backward_transfer(results["auroc_matrix"]),
+    "auroc_forgetting": lambda results: forgetting(results["auroc_matrix"]),
+}
+OPTIONAL_KEYS = ("peak_rss_mib",)  # not recorded by runs older than the key: NaN
+
+
 def run_value(results: dict[str, Any], key: str) -> float:
     if key in LEARNED_MATRIX:  # each task's value right after it was learned
         matrix = results[LEARNED_MATRIX[key]]
         return statistics.fmean(float(matrix[j][j]) for j in range(len(matrix)))
+    if key in DERIVED:
+        return float(DERIVED[key](results))
     if key in results.get("final", {}):
         return float(results["final"][key])
+    if key in OPTIONAL_KEYS and key not in results:
+        return math.nan
     return float(results[key])
 
 
@@ -202,12 +235,13 @@ def group_runs(runs: list[tuple[Path, dict]], label_key: str = "auto") -> list[G
     return list(by_key.values())
 
 
-def markdown_table(groups: list[Group]) -> str:
-    head = ["label", "runs", *(title for _, title, _ in COLUMNS)]
+def markdown_table(groups: list[Group], metric: str = "acc") -> str:
+    columns = table_columns(metric)
+    head = ["label", "runs", *(title for _, title, _ in columns)]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for g in groups:
         cells = [g.label, str(len(g.runs))]
-        for key, _, fmt in COLUMNS:
+        for key, _, fmt in columns:
             mean, std = g.mean_std(key)
             cells.append(f"{fmt.format(mean)} ± {fmt.format(std).lstrip('+')}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -217,10 +251,10 @@ def markdown_table(groups: list[Group]) -> str:
 def write_csv(groups: list[Group], path: Path) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["label", "run_dir", "seed", *(key for key, _, _ in COLUMNS)])
+        writer.writerow(["label", "run_dir", "seed", *CSV_KEYS])
         for g in groups:
             for run_dir, results in zip(g.dirs, g.runs, strict=True):
-                row = [run_value(results, key) for key, _, _ in COLUMNS]
+                row = [run_value(results, key) for key in CSV_KEYS]
                 writer.writerow([g.label, str(run_dir), results.get("seed"), *row])
 
 
@@ -391,10 +425,11 @@ def compare(
         f"{len(runs)} complete runs in {len(groups)} groups"
         f" ({'same config up to the seed' if label == 'auto' else f'by `{label}`'});"
         " mean ± standard deviation over the runs of each group, best final"
-        f" {METRICS[metric].name} first. Capacity = stored parameters / one base network with"
-        " one head.",
+        f" {METRICS[metric].name} first. BWT and forgetting are on {METRICS[metric].name}."
+        " Capacity = stored parameters / one base network with one head; peak MiB = the"
+        " largest resident memory of the run's processes.",
         "",
-        markdown_table(groups),
+        markdown_table(groups, metric),
         "",
         *(f"![{p.stem}]({p.name})" for p in plots),
         "",

@@ -90,6 +90,28 @@ def test_metric_auroc_ranks_and_plots_by_auroc(sweep, tmp_path):
     assert sorted(ranked) == ["finetune", "stl"]
     assert ranked[0] == max(finals, key=lambda label: statistics.fmean(finals[label]))
     assert "AUROC when learned" in report
+    head = [cell.strip() for cell in report.splitlines()[4].split("|")]
+    assert "BWT (AUROC)" in head and "BWT" not in head  # accuracy's BWT is not shown
+
+
+def test_metric_auroc_gives_backward_transfer_and_forgetting_on_auroc(sweep, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(sweep / "0", run)  # finetune, 2 tasks
+    results = json.loads((run / "results.json").read_text())
+    results["auroc_matrix"] = [[0.9, None], [0.7, 0.8]]  # task 1 loses 0.2 AUROC
+    (run / "results.json").write_text(json.dumps(results))
+    report = compare([run], out=tmp_path / "out", metric="auroc").read_text()
+    lines = report.splitlines()
+    head = [c.strip() for c in lines[4].split("|")[1:-1]]
+    row = [c.strip() for c in next(x for x in lines if x.startswith("| finetune |")).split("|")]
+    cells = dict(zip(head, row[1:-1], strict=True))
+    assert cells["BWT (AUROC)"] == "-0.2000 ± 0.0000"
+    assert cells["forgetting (AUROC)"] == "0.2000 ± 0.0000"
+    assert cells["AUROC when learned"] == "0.8500 ± 0.0000"
+    assert cells["peak MiB"] == f"{results['peak_rss_mib']:.0f} ± 0"
+    # the accuracy report of the same run keeps accuracy's BWT (not the AUROC one)
+    acc = compare([run], out=tmp_path / "acc").read_text()
+    assert f"{results['final']['bwt']:+.4f} ± 0.0000" in acc and "BWT (AUROC)" not in acc
 
 
 def test_unfinished_runs_are_listed_not_averaged(sweep, tmp_path):
