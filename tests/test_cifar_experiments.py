@@ -46,6 +46,7 @@ def test_cifar_experiments_use_conv_den_with_augmentation(experiment, k_conv, ma
     assert cfg.strategy.name == "den" and cfg.strategy.sigma_conv == 0.02
     assert cfg.strategy.k == 10 and cfg.strategy.k_conv == k_conv  # 10-task streams grow slower
     assert cfg.strategy.max_split_per_layer == max_split
+    assert cfg.strategy.split_train  # the paper's split-training phase (Eq. 4) on every stream
     assert cfg.stream.augment == "crop_flip"
     assert cfg.stream.name == experiment
 
