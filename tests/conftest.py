@@ -126,6 +126,26 @@ def write_tiny_imagefolder(root: Path, n_train: int = 30, n_test: int = 10, seed
     return root
 
 
+def write_tiny_imagefolder_100(
+    root: Path, n_train: int = 8, n_test: int = 2, seed: int = 0
+) -> Path:
+    """``root/{train,test}/class_NNN/*.png``: 100 classes of 32x32 RGB images (CIFAR-100's
+    shape and class count), class c a colour made from its digits plus noise."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for c in range(100):
+            folder = root / split / f"class_{c:03d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            colour = np.array([25 * (c // 10), 25 * (c % 10), 255 - 2 * c], dtype=np.int16)
+            for i in range(n):
+                noise = rng.integers(-10, 11, size=(32, 32, 3), dtype=np.int16)
+                pixels = np.clip(colour + noise, 0, 255).astype(np.uint8)
+                Image.fromarray(pixels, mode="RGB").save(folder / f"{i:03d}.png")
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_imagefolder_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder usable as ``stream.root`` with ``stream.source=imagefolder`` (CIFAR-10 names)."""

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 import den.train as train_module
 from den.config import register_configs
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, write_tiny_imagefolder_100
 
 TINY = (
     "stream.source=imagefolder",
@@ -86,3 +86,32 @@ def test_alexnet_builds_for_every_strategy_config(tiny_imagefolder_root, tmp_pat
     train_module.run(cfg)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["model"] == "alexnet" and results["status"] == "complete"
+
+
+def test_split_cifar100_runs_ten_class_tasks_with_conv_den(tmp_path):
+    """CIFAR-100 is not on this machine: its stream runs on a 100-class image folder of
+    CIFAR-100's shape, through the same entry point a user with the data takes."""
+    root = write_tiny_imagefolder_100(tmp_path / "cifar100")
+    out = tmp_path / "run"
+    cfg = config(
+        "split_cifar100",
+        *TINY,
+        f"stream.root={root}",
+        "stream.num_tasks=2",
+        "stream.val_size=100",
+        "strategy.tau=0",  # always expand, so the conv layers grow
+        f"paths.output_dir={out}",
+    )
+    train_module.run(cfg)
+    results = json.loads((out / "results.json").read_text())
+    assert results["status"] == "complete" and results["stream"] == "split_cifar100"
+    assert results["model"] == "lenet" and len(results["acc_matrix"]) == 2
+    classes = [t["classes"] for t in results["tasks"]]
+    assert [len(c) for c in classes] == [10, 10] and not set(classes[0]) & set(classes[1])
+    assert results["tasks"][0]["sizes"]["test"] == 10 * 2  # 10 classes x 2 test images
+    second = results["tasks"][1]["report"]
+    assert second["expansion_added"] == [2, 2, 10, 10]  # k_conv 2 filters, k 10 units
+    grown = [a + b for a, b in zip(second["expansion_kept"], second["split"], strict=True)]
+    first_widths = results["tasks"][0]["report"]["widths"]
+    assert second["widths"] == [w + g for w, g in zip(first_widths, grown, strict=True)]
+    assert second["phases"]["split_train"]["steps"] > 0  # den_cifar_lite trains before splitting
