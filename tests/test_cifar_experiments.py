@@ -5,6 +5,7 @@ experiment's own model, augmentation and DEN settings."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -115,3 +116,25 @@ def test_split_cifar100_runs_ten_class_tasks_with_conv_den(tmp_path):
     first_widths = results["tasks"][0]["report"]["widths"]
     assert second["widths"] == [w + g for w, g in zip(first_widths, grown, strict=True)]
     assert second["phases"]["split_train"]["steps"] > 0  # den_cifar_lite trains before splitting
+
+
+def test_cifar100_standin_is_ten_tasks_of_disjoint_cifar10_images(tiny_imagefolder_root, tmp_path):
+    """experiments/cifar10/make_cifar100_standin.py: 100 classes, task t = the t-th block of
+    every CIFAR-10 class, each stand-in class a link to images of its own class only."""
+    import importlib.util
+
+    path = REPO_ROOT / "experiments" / "cifar10" / "make_cifar100_standin.py"
+    spec = importlib.util.spec_from_file_location("make_cifar100_standin", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "standin"
+    assert module.make_standin(tiny_imagefolder_root, out) == {"train": 3, "test": 1}
+    classes = sorted(p.name for p in (out / "train").iterdir())
+    assert len(classes) == 100
+    assert {c.split("_", 1)[0] for c in classes[10:20]} == {"t1"}  # task 2 = block 1
+    seen: set[Path] = set()
+    for folder in (out / "train").iterdir():
+        targets = {link.resolve() for link in folder.iterdir()}
+        assert len(targets) == 3 and {t.parent.name for t in targets} == {folder.name[3:]}
+        assert not targets & seen  # no image in two stand-in classes
+        seen |= targets
