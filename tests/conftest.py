@@ -110,40 +110,41 @@ def tiny_mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --------------------------------------------------------------------------- tiny image folder
 
 
-def write_tiny_imagefolder(root: Path, n_train: int = 30, n_test: int = 10, seed: int = 0) -> Path:
-    """``root/{train,test}/<class>/*.png``: 10 classes of 32x32 RGB images, one colour each."""
+def write_image_folder(
+    root: Path, colours: dict[str, np.ndarray], n_train: int, n_test: int, seed: int, noise: int
+) -> Path:
+    """``root/{train,test}/<class>/*.png``: 32x32 RGB images, class ``name`` its colour
+    ``colours[name]`` (int16 RGB) plus uniform noise in [-noise, noise]."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("test", n_test)):
-        for c, name in enumerate(IMAGE_CLASSES):
+        for name, colour in colours.items():
             folder = root / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                noise = rng.integers(-20, 21, size=(32, 32, 3), dtype=np.int16)
-                pixels = np.clip(PALETTE[c] + noise, 0, 255).astype(np.uint8)
+                jitter = rng.integers(-noise, noise + 1, size=(32, 32, 3), dtype=np.int16)
+                pixels = np.clip(colour + jitter, 0, 255).astype(np.uint8)
                 Image.fromarray(pixels, mode="RGB").save(folder / f"{i:03d}.png")
     return root
+
+
+def write_tiny_imagefolder(root: Path, n_train: int = 30, n_test: int = 10, seed: int = 0) -> Path:
+    """10 classes with CIFAR-10's names, one saturated colour each (see write_image_folder)."""
+    colours = dict(zip(IMAGE_CLASSES, PALETTE, strict=True))
+    return write_image_folder(root, colours, n_train, n_test, seed, noise=20)
 
 
 def write_tiny_imagefolder_100(
     root: Path, n_train: int = 8, n_test: int = 2, seed: int = 0
 ) -> Path:
-    """``root/{train,test}/class_NNN/*.png``: 100 classes of 32x32 RGB images (CIFAR-100's
-    shape and class count), class c a colour made from its digits plus noise."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", n_train), ("test", n_test)):
-        for c in range(100):
-            folder = root / split / f"class_{c:03d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            colour = np.array([25 * (c // 10), 25 * (c % 10), 255 - 2 * c], dtype=np.int16)
-            for i in range(n):
-                noise = rng.integers(-10, 11, size=(32, 32, 3), dtype=np.int16)
-                pixels = np.clip(colour + noise, 0, 255).astype(np.uint8)
-                Image.fromarray(pixels, mode="RGB").save(folder / f"{i:03d}.png")
-    return root
+    """100 classes ``class_NNN`` (CIFAR-100's class count), class c a colour made from its
+    digits (see write_image_folder)."""
+    colours = {
+        f"class_{c:03d}": np.array([25 * (c // 10), 25 * (c % 10), 255 - 2 * c], dtype=np.int16)
+        for c in range(100)
+    }
+    return write_image_folder(root, colours, n_train, n_test, seed, noise=10)
 
 
 @pytest.fixture(scope="session")

@@ -52,18 +52,25 @@ def test_cifar_experiments_use_conv_den_with_augmentation(experiment, k_conv, ma
     assert cfg.stream.name == experiment
 
 
-def test_cifar10_binary_runs_den_on_conv_filters(tiny_imagefolder_root, tmp_path):
-    out = tmp_path / "run"
+def run_growing_den(experiment: str, root: Path, out: Path, *overrides: str) -> dict:
+    """Run ``experiment``'s DEN on the tiny folder ``root`` with tau 0 (every task expands,
+    so the conv layers grow); return its results.json."""
     cfg = config(
-        "cifar10_binary",
+        experiment,
         *TINY,
-        f"stream.root={tiny_imagefolder_root}",
-        "stream.num_tasks=3",
-        "strategy.tau=0",  # always expand, so the conv layers grow
+        f"stream.root={root}",
+        *overrides,
+        "strategy.tau=0",
         f"paths.output_dir={out}",
     )
     train_module.run(cfg)
-    results = json.loads((out / "results.json").read_text())
+    return json.loads((out / "results.json").read_text())
+
+
+def test_cifar10_binary_runs_den_on_conv_filters(tiny_imagefolder_root, tmp_path):
+    results = run_growing_den(
+        "cifar10_binary", tiny_imagefolder_root, tmp_path / "run", "stream.num_tasks=3"
+    )
     assert results["status"] == "complete" and results["stream"] == "cifar10_binary"
     assert len(results["auroc_matrix"]) == 3
     assert all(len(t["classes"]) == 2 for t in results["tasks"])  # "rest" versus one class
@@ -93,18 +100,9 @@ def test_split_cifar100_runs_ten_class_tasks_with_conv_den(tmp_path):
     """CIFAR-100 is not on this machine: its stream runs on a 100-class image folder of
     CIFAR-100's shape, through the same entry point a user with the data takes."""
     root = write_tiny_imagefolder_100(tmp_path / "cifar100")
-    out = tmp_path / "run"
-    cfg = config(
-        "split_cifar100",
-        *TINY,
-        f"stream.root={root}",
-        "stream.num_tasks=2",
-        "stream.val_size=100",
-        "strategy.tau=0",  # always expand, so the conv layers grow
-        f"paths.output_dir={out}",
+    results = run_growing_den(
+        "split_cifar100", root, tmp_path / "run", "stream.num_tasks=2", "stream.val_size=100"
     )
-    train_module.run(cfg)
-    results = json.loads((out / "results.json").read_text())
     assert results["status"] == "complete" and results["stream"] == "split_cifar100"
     assert results["model"] == "lenet" and len(results["acc_matrix"]) == 2
     classes = [t["classes"] for t in results["tasks"]]

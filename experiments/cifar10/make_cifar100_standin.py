@@ -37,12 +37,11 @@ def make_standin(src: Path, out: Path, tasks: int = TASKS) -> dict[str, int]:
         raise SystemExit(f"Error: no class folders in {src / 'train'}. Fix: pass the JPEG copy.")
     per_class = {}
     for split in ("train", "test"):
-        counts = {c: len(os.listdir(src / split / c)) for c in classes}
-        per_class[split] = min(counts.values()) // tasks
+        listing = {name: sorted(os.listdir(src / split / name)) for name in classes}
+        per_class[split] = min(map(len, listing.values())) // tasks
         if per_class[split] == 0:
             raise SystemExit(f"Error: {src / split} has fewer than {tasks} images in a class.")
-        for name in classes:
-            files = sorted(os.listdir(src / split / name))
+        for name, files in listing.items():
             for t in range(tasks):
                 folder = out / split / f"t{t}_{name}"
                 folder.mkdir(parents=True, exist_ok=True)
