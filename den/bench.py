@@ -245,8 +245,14 @@ def bare_den_phase(call: dict[str, Any], prev: list, den_cfg: DENConfig) -> Bare
     weights, biases = params[: n - 1] + [params[-2]], params[n - 1 : 2 * n - 2] + [params[-1]]
     ordered_masks = masks[: n - 1] + [masks[-2]] + masks[n - 1 : 2 * n - 2] + [masks[-1]]
     phase = BarePhase(weights, biases, ordered_masks, l1=den_cfg.l1, weight_decay=den_cfg.l2)
-    if name in ("selective", "split_train"):
+    if name == "split_train":
         phase.prev, phase.lam = prev, den_cfg.lam
+    if name == "selective":
+        # the gathered subnetwork (den_subnet): its anchors are its own values at the start
+        phase.prev = [
+            (w.clone(), b.clone()) for w, b in zip(weights[:-1], biases[:-1], strict=True)
+        ]
+        phase.lam = den_cfg.lam
     if name == "expansion":
         phase.group_rows = [
             torch.arange(w.shape[0], device=w.device) >= w.shape[0] - den_cfg.k

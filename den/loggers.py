@@ -164,6 +164,7 @@ class WandbLogger(Logger):
         data["test/acc_current"] = metrics["acc_current"]
         data["progress/params"] = metrics["params"]
         data["progress/capacity"] = metrics["capacity"]
+        data["progress/nonzero_capacity"] = metrics["nonzero_capacity"]
         data["progress/learn_time_s"] = metrics["learn_time_s"]
         for row in self._rows:
             data[f"{row['split']}/acc_task{row['task'] + 1}"] = row["acc"]
@@ -240,6 +241,8 @@ COMPACT_KEYS = (
     "avg_acc_curve",
     "capacity_per_task",
     "params_per_task",
+    "nonzero_capacity_per_task",
+    "nonzero_params_per_task",
     "wall_time_s",
     "peak_rss_mib",
 )

@@ -82,9 +82,13 @@ def average_accuracy_curve(R: Matrix) -> list[float]:
     return [sum(v for v in row[: i + 1]) / (i + 1) for i, row in enumerate(R)]
 
 
-def summarise(acc: Matrix, auroc: Matrix, params: int, base_params: int) -> dict[str, float]:
-    """The ``final`` block of results.json."""
-    return {
+def summarise(
+    acc: Matrix, auroc: Matrix, params: int, base_params: int, nonzero_params: int | None = None
+) -> dict[str, float]:
+    """The ``final`` block of results.json. Capacity is relative to one base network with one
+    head: ``capacity`` counts stored parameters, ``nonzero_capacity`` the non-zero ones (the
+    paper's "network capacity" of a sparse network)."""
+    out = {
         "avg_acc": average_final(acc),
         "avg_auroc": average_final(auroc),
         "bwt": backward_transfer(acc),
@@ -93,3 +97,7 @@ def summarise(acc: Matrix, auroc: Matrix, params: int, base_params: int) -> dict
         "params": params,
         "capacity": params / base_params,
     }
+    if nonzero_params is not None:
+        out["nonzero_params"] = nonzero_params
+        out["nonzero_capacity"] = nonzero_params / base_params
+    return out

@@ -32,6 +32,7 @@ class RunRecord:
     meta: dict[str, Any] = field(default_factory=dict)
     matrices: dict[str, dict[str, list[list[float | None]]]] = field(default_factory=dict)
     params: list[int] = field(default_factory=list)
+    nonzero_params: list[int] = field(default_factory=list)  # empty in records before 2026-11
     learn_time_s: list[float] = field(default_factory=list)
     eval_time_s: list[float] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
@@ -59,6 +60,7 @@ class RunRecord:
             self.square("test", "auroc"),
             self.params[-1],
             self.base_params,
+            self.nonzero_params[-1] if self.nonzero_params else None,
         )
 
     def to_json(self, status: str) -> dict[str, Any]:
@@ -78,6 +80,8 @@ class RunRecord:
             out["avg_acc_curve"] = metrics.average_accuracy_curve(acc)
         out["params_per_task"] = self.params
         out["capacity_per_task"] = [p / self.base_params for p in self.params]
+        out["nonzero_params_per_task"] = self.nonzero_params
+        out["nonzero_capacity_per_task"] = [p / self.base_params for p in self.nonzero_params]
         out["base_params"] = self.base_params
         out["learn_time_s"] = self.learn_time_s
         out["eval_time_s"] = self.eval_time_s
@@ -131,6 +135,7 @@ def print_summary(record: RunRecord, console: Console | None = None) -> None:
         "AUROC final",
         "forgetting",
         "params",
+        "non-zero",
         "learn s",
     ):
         table.add_column(col, justify="right")
@@ -144,13 +149,15 @@ def print_summary(record: RunRecord, console: Console | None = None) -> None:
             f"{auroc[last][j]:.4f}",
             f"{best - acc[last][j]:.4f}",
             f"{record.params[j]:,}",
+            f"{record.nonzero_params[j]:,}" if j < len(record.nonzero_params) else "-",
             f"{record.learn_time_s[j]:.1f}",
         )
     console.print(table)
     f = record.final()
     console.print(
         f"avg acc {f['avg_acc']:.4f}  avg AUROC {f['avg_auroc']:.4f}  BWT {f['bwt']:+.4f}  "
-        f"forgetting {f['forgetting']:.4f}  params {f['params']:,}  capacity {f['capacity']:.2f}  "
+        f"forgetting {f['forgetting']:.4f}  params {f['params']:,}  capacity {f['capacity']:.2f} "
+        f"(non-zero {f.get('nonzero_capacity', float('nan')):.2f})  "
         f"wall {record.wall_time_s:.1f}s  peak memory {record.peak_rss_mib:.0f} MiB"
     )
 

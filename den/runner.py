@@ -58,6 +58,7 @@ def run_stream(
             for metric in ("acc", "auroc"):
                 record.add_row(split, metric, rows[split][metric])
         record.params.append(strategy.num_parameters())
+        record.nonzero_params.append(strategy.num_nonzero_parameters())
         record.learn_time_s.append(round(learn_s, 3))
         record.eval_time_s.append(round(eval_s, 3))
         record.tasks.append(
@@ -77,12 +78,13 @@ def run_stream(
             on_task_end(record)
         write_json_atomic(record.to_json("running"), output_dir / "results.json")
         log.info(
-            "after task %d: avg test acc %.4f, avg AUROC %.4f, params %s (capacity %.2f), learn %.1fs, eval %.1fs",
+            "after task %d: avg test acc %.4f, avg AUROC %.4f, params %s (capacity %.2f, non-zero %.2f), learn %.1fs, eval %.1fs",
             i + 1,
             summary["avg_acc"],
             summary["avg_auroc"],
             f"{summary['params']:,}",
             summary["capacity"],
+            summary["nonzero_capacity"],
             learn_s,
             eval_s,
         )
@@ -100,5 +102,7 @@ def _task_summary(record: RunRecord, i: int) -> dict[str, float]:
         "acc_current": acc[-1],
         "params": record.params[i],
         "capacity": record.params[i] / record.base_params,
+        "nonzero_params": record.nonzero_params[i],
+        "nonzero_capacity": record.nonzero_params[i] / record.base_params,
         "learn_time_s": record.learn_time_s[i],
     }

@@ -9,7 +9,7 @@ touches loggers or files: the runner does that.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -18,6 +18,11 @@ from den.config import ModelConfig, StrategyConfig, TrainerConfig
 from den.data.streams import Split, Task
 from den.models.network import MultiHeadNet, build_network
 from den.training import Objective, PhaseResult, cross_entropy, train_phase
+
+
+def count_nonzero(params: Iterable[torch.Tensor]) -> int:
+    """Entries that are not exactly 0 over ``params``."""
+    return int(sum(int(torch.count_nonzero(p)) for p in params))
 
 
 def as_dataclass(cfg: Any, schema: type) -> Any:
@@ -69,6 +74,11 @@ class Strategy(ABC):
     def num_parameters(self) -> int:
         """Every parameter the method stores to serve all tasks seen so far."""
         return self.net.num_parameters()
+
+    def num_nonzero_parameters(self) -> int:
+        """Stored parameters that are not exactly 0: the paper's "network capacity" (a sparse
+        network needs only its non-zeros to predict). Same scope as :meth:`num_parameters`."""
+        return count_nonzero(self.net.parameters())
 
     def state_dict(self) -> dict[str, Any]:
         return {"net": self.net.state_dict(), "generator": self.generator.get_state()}

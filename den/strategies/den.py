@@ -31,6 +31,7 @@ from den.data.streams import Split, Task
 from den.errors import ConfigError
 from den.strategies import den_ops as ops
 from den.strategies.base import Strategy
+from den.strategies.den_subnet import Subnetwork
 from den.training import PhaseResult, cross_entropy, evaluate_loss
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class DENConfig(StrategyConfig):
     sigma: float = 0.05  # split fully connected units that drift more (code spl_thr; paper 0.002)
     sigma_conv: float = 0.02  # the same for conv filters (paper)
     prox_scale: str = "step"  # step: threshold l1 per step (code) | lr: lr * l1 (textbook prox)
+    head_l1: float | None = None  # L1 of the sparse head fit (step 1.1); None = l1
     head_fit_iters: int | None = None  # sparse head fit of step 1; None = trainer.max_iters
     search_first_output_only: bool = False  # True = the code's search over head column 0 only
     split_train: bool = True  # train with lambda before measuring drift (paper Eq. 4)
@@ -82,7 +84,7 @@ class DENStrategy(Strategy):
             raise ConfigError(
                 "strategy.expansion_loss", cfg.expansion_loss, "unknown", "use train or val"
             )
-        for key in ("k_conv", "head_fit_iters", "max_split_per_layer"):
+        for key in ("k_conv", "head_fit_iters", "max_split_per_layer", "head_l1"):
             value = getattr(cfg, key)
             if value is not None and value < 0:
                 raise ConfigError(f"strategy.{key}", value, "must be >= 0", "use a count or null")
@@ -119,7 +121,8 @@ class DENStrategy(Strategy):
         report["widths"] = self.net.widths()
         report["params"] = self.net.num_parameters()
         report["params_task"] = self.net.num_parameters_for(t)
-        report["nonzero_params"] = ops.count_nonzero(self.net)
+        report["nonzero_params"] = self.num_nonzero_parameters()
+        report["nonzero_fraction"] = ops.nonzero_fraction(self.net)
         if t > 0:
             log.info(
                 "task %d DEN: selected %s, expansion loss %.4f (tau %g) -> %s, kept %s, split %s, "
@@ -147,9 +150,20 @@ class DENStrategy(Strategy):
             return self.cfg.k_conv
         return self.cfg.k
 
-    def prox(self, l1_targets: list[ops.ProxTarget], groups: list[ops.GroupTarget] = ()) -> Any:
+    def prox(
+        self,
+        l1_targets: list[ops.ProxTarget],
+        groups: list[ops.GroupTarget] = (),
+        l1: float | None = None,
+    ) -> Any:
+        """The proximal ``after_step`` hook: L1 (``l1``, default ``cfg.l1``) on the targets,
+        then the group lasso on the groups, thresholds scaled by ``prox_scale``."""
         return ops.make_prox_step(
-            l1_targets, self.cfg.l1, groups, self.cfg.gl, scale_by_lr=self.cfg.prox_scale == "lr"
+            l1_targets,
+            self.cfg.l1 if l1 is None else l1,
+            groups,
+            self.cfg.gl,
+            scale_by_lr=self.cfg.prox_scale == "lr",
         )
 
     def run_phase(
@@ -261,7 +275,7 @@ def fit_sparse_head(
         feats[1],
         t,
         val_loss=head_loss,
-        after_step=s.prox([(head_w, None)]),
+        after_step=s.prox([(head_w, None)], l1=s.cfg.head_l1),
         max_iters=s.cfg.head_fit_iters,
     )
     report["phases"]["head_fit"] = {**result.as_dict(), "features": int(feats[0].x.shape[1])}
@@ -282,32 +296,47 @@ def selective_retrain(
     subnetwork S with loss + mu ||W_S||_1 (prox) + lambda ||W_S - W_S^{t-1}||^2 (Eq. 2).
 
     Returns the data loss that decides expansion (on train or val, ``expansion_loss``).
-    Gradient masks over full matrices implement "only S": weights from unselected units into
-    selected units are exactly zero (that is how the search selected them), so the forward
-    pass equals the subnetwork's and the masked weights never move.
+    S is gathered into dense tensors (:class:`~den.strategies.den_subnet.Subnetwork`), trained
+    there and scattered back, so a step costs what the selection costs; every weight outside
+    S keeps its bits.
     """
     net = s.net
     fit_sparse_head(s, t, train, val, report)
     selected = ops.select_subnetwork(net, t, s.cfg.search_first_output_only)
     report["selected"] = [int(m.sum()) for m in selected]
-    device = net.weights[0].device
-    below = [ops.input_units_all(net, device), *selected[:-1]]
-    trunk_masks = [
-        ops.weight_mask(net, layer, selected[layer], below[layer])
-        for layer in range(net.num_layers)
-    ]
-    head_mask = ops.head_mask(net, t, selected[-1])
-    s.run_phase(
-        "selective",
-        t,
-        train,
-        val,
-        report,
-        trunk_masks,
-        list(selected),
-        head_mask,
-        pull_to=prev,
-    )
+    report["selected_fraction"] = [round(int(m.sum()) / max(m.numel(), 1), 4) for m in selected]
+    if all(report["selected"]):
+        sub = Subnetwork(net, t, selected)
+
+        def objective(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return cross_entropy(sub.logits(x), y)
+
+        anchors = sub.anchors(prev)
+        pull = None
+        if s.cfg.lam > 0:
+
+            def pull() -> None:
+                ops.add_pull_grad_(anchors, s.cfg.lam)
+
+        result = s.fit(
+            "selective",
+            sub.parameters(),
+            objective,
+            train,
+            val,
+            t,
+            val_loss=objective,
+            after_step=s.prox([(w, None) for w in (*sub.weights, sub.head_weight)]),
+            grad_hook=pull,
+        )
+        sub.write_back()
+        report["phases"]["selective"] = {**result.as_dict(), "widths": report["selected"]}
+    else:
+        # A layer with nothing selected cuts the head off the input: there is no subnetwork
+        # to retrain, and the expansion has to learn the task.
+        log.info(
+            "task %d: an empty selection %s, no selective retraining", t + 1, report["selected"]
+        )
     data = train if s.cfg.expansion_loss == "train" else val
     return evaluate_loss(s.data_loss(net, t), data, s.trainer_cfg.eval_batch_size)
 

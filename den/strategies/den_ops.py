@@ -205,7 +205,6 @@ def l2_to_previous(
     return total
 
 
-@torch.no_grad()
 def add_l2_to_previous_grad_(
     net: MultiHeadNet, prev: Sequence[tuple[torch.Tensor, torch.Tensor]], lam: float
 ) -> None:
@@ -217,10 +216,21 @@ def add_l2_to_previous_grad_(
     and addition in the same rounding), at a fraction of the cost: no graph, no full-size
     zero tensor for the slice's backward, three in-place kernels per tensor.
     """
-    for param, anchor in (
-        *zip(net.weights, (pw for pw, _ in prev), strict=True),
-        *zip(net.biases, (pb for _, pb in prev), strict=True),
-    ):
+    add_pull_grad_(
+        [
+            *zip(net.weights, (pw for pw, _ in prev), strict=True),
+            *zip(net.biases, (pb for _, pb in prev), strict=True),
+        ],
+        lam,
+    )
+
+
+@torch.no_grad()
+def add_pull_grad_(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], lam: float) -> None:
+    """In place, for every (param, anchor): param.grad[block] += 2 lam (param[block] - anchor),
+    where block is the corner of ``param`` of ``anchor``'s shape (the part that existed
+    before the task). The one implementation of the lam pull's closed-form gradient."""
+    for param, anchor in pairs:
         if param.grad is None:
             continue
         diff = old_part(param, anchor) - anchor
@@ -238,5 +248,6 @@ def unit_drift(
     return torch.sqrt(diff.pow(2).sum(1) + (bias[: pb.shape[0]] - pb).pow(2))
 
 
-def count_nonzero(net: MultiHeadNet) -> int:
-    return int(sum(int((p != 0).sum()) for p in net.parameters()))
+def nonzero_fraction(net: MultiHeadNet) -> list[float]:
+    """Fraction of each hidden layer's weights that are not exactly 0 (biases excluded)."""
+    return [round(int(torch.count_nonzero(w)) / max(w.numel(), 1), 4) for w in net.weights]

@@ -26,7 +26,7 @@ import torch
 from den.config import StrategyConfig
 from den.data.streams import Task
 from den.errors import ConfigError
-from den.strategies.base import Strategy
+from den.strategies.base import Strategy, count_nonzero
 
 FREE = -1
 
@@ -129,8 +129,15 @@ class PackNetStrategy(Strategy):
 
     def num_parameters(self) -> int:
         """The network plus one bit per trunk weight for each task's mask."""
-        bits = self.net.num_heads * sum(w.numel() for w in self.net.weights)
-        return self.net.num_parameters() + bits // 32
+        return self.net.num_parameters() + self._mask_words()
+
+    def num_nonzero_parameters(self) -> int:
+        """The network's non-zeros plus the masks, counted as for :meth:`num_parameters`."""
+        return count_nonzero(self.net.parameters()) + self._mask_words()
+
+    def _mask_words(self) -> int:
+        """One bit per trunk weight per task, in 32-bit words."""
+        return self.net.num_heads * sum(w.numel() for w in self.net.weights) // 32
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "owners": [o.cpu() for o in self.owners]}

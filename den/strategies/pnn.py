@@ -26,7 +26,7 @@ from den.config import ModelConfig, StrategyConfig
 from den.data.streams import Task
 from den.errors import ConfigError
 from den.models.network import build_network
-from den.strategies.base import Strategy, as_dataclass
+from den.strategies.base import Strategy, as_dataclass, count_nonzero
 
 
 @dataclass
@@ -150,6 +150,9 @@ class PNNStrategy(Strategy):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.pnn.parameters())
+
+    def num_nonzero_parameters(self) -> int:
+        return count_nonzero(self.pnn.parameters())
 
     def state_dict(self) -> dict[str, Any]:
         return {

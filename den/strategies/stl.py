@@ -14,7 +14,7 @@ from torch import nn
 
 from den.config import StrategyConfig
 from den.data.streams import Task
-from den.strategies.base import Strategy
+from den.strategies.base import Strategy, count_nonzero
 
 
 @dataclass
@@ -50,6 +50,9 @@ class STLStrategy(Strategy):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.nets.parameters())
+
+    def num_nonzero_parameters(self) -> int:
+        return count_nonzero(self.nets.parameters())
 
     def state_dict(self) -> dict[str, Any]:
         return {
