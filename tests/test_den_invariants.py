@@ -175,7 +175,9 @@ def test_split_in_the_top_hidden_layer_keeps_old_heads_and_feeds_the_new_head(st
     assert torch.equal(net.weights[top][3], prev[top][0][3])  # the original is restored
     assert net.unit_timestamps[top][-1].item() == 1
     assert net.head_weights[0].shape[1] == width[top]  # the old head never grows
-    assert net.head_weights[1].shape[1] == width[top] + 1  # head 1 reads the copy
+    assert net.head_weights[1].shape[1] == width[top] + 1  # head 1 reads the copy ...
+    assert bool((net.head_weights[1][:, 3] == 0).all())  # ... and not the original, after
+    assert bool((net.head_weights[1][:, -1] != 0).any())  # the retrain as well
     assert torch.equal(den.predict(x0, 0), before)
 
 

@@ -448,6 +448,7 @@ def split_drifted_units(
     copies = []
     drift_max = []
     over_sigma = []  # units past sigma before the cap: how many a cap leaves drifted
+    originals = []  # the units split in each layer (int64 [copies])
     for layer in range(net.num_layers):
         drift = ops.unit_drift(net.weights[layer], net.biases[layer], prev[layer])
         drift_max.append(float(drift.max()) if drift.numel() else 0.0)
@@ -458,10 +459,19 @@ def split_drifted_units(
             units = units[drift[units].argsort(descending=True)[:cap]].sort().values
         duplicate_units(net, t, layer, units, prev[layer])
         copies.append(units.numel())
+        originals.append(units)
     report["split"] = copies
     report["over_sigma"] = over_sigma
     report["max_drift"] = drift_max
     if sum(copies):
         fresh, trunk_masks = ops.task_unit_masks(net, t)
-        s.run_phase("split_retrain", t, train, val, report, trunk_masks, fresh, None)
+        # The originals stay what duplicate_units made them: W^{t-1} on old inputs, nothing
+        # from task-t units, and unread by head t (the copy carries the task's weights).
+        trunk_masks = [m.contiguous() for m in trunk_masks]  # conv masks are expanded views
+        for mask, units in zip(trunk_masks, originals, strict=True):
+            mask[units] = False
+        top = net.num_layers - 1
+        head_mask = torch.ones_like(net.head_weights[t], dtype=torch.bool)
+        head_mask[:, net.unit_columns(top, originals[top], t)] = False
+        s.run_phase("split_retrain", t, train, val, report, trunk_masks, fresh, head_mask)
     return copies
