@@ -12,22 +12,26 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
-from test_den import fixed_batch, make_den
+from test_den import TINY_MLP, fixed_batch, make_den
+from test_den_conv import CONV
 
+from den.config import ModelConfig
 from den.strategies import den_ops as ops
 from den.strategies.den import DENStrategy, selective_retrain, split_drifted_units
 from den.strategies.den_subnet import Subnetwork
 
 from conftest import tiny_permuted_stream
 
+CPU = torch.device("cpu")
+
 # The lr-scaled proximal step (the default) at a strength that leaves a sparse network on the
 # tiny stream within make_den's short budget (at lr 1e-2: make_sparse_den).
 SPARSE = {"prox_scale": "lr", "l1": 0.5, "head_l1": 0.5}
 
 
-def make_sparse_den(**overrides) -> DENStrategy:
+def make_sparse_den(model: ModelConfig = TINY_MLP, **overrides) -> DENStrategy:
     torch.manual_seed(0)  # the initial weights
-    den = make_den(**{**SPARSE, **overrides})
+    den = make_den(model, **{**SPARSE, **overrides})
     den.trainer_cfg = dataclasses.replace(den.trainer_cfg, lr=1e-2, max_iters=60)
     return den
 
@@ -76,7 +80,7 @@ def test_selective_retraining_changes_only_the_selected_subnetwork(stream, monke
     report = {"phases": {}}
     selective_retrain(den, 1, train, val, prev, report)
     (selected,) = searched  # the selection the retrain used
-    below = [torch.ones(1, dtype=torch.bool), *selected[:-1]]
+    below = [ops.input_units_all(net, CPU), *selected[:-1]]
     moved_any = False
     for layer, (weight, bias) in enumerate(zip(net.weights, net.biases, strict=True)):
         inside = ops.weight_mask(net, layer, selected[layer], below[layer])
@@ -88,8 +92,11 @@ def test_selective_retraining_changes_only_the_selected_subnetwork(stream, monke
     assert report["phases"]["selective"]["widths"] == report["selected"]
 
 
-def test_gathered_subnetwork_computes_the_full_networks_head_output(stream):
-    den = make_sparse_den()
+@pytest.mark.parametrize("model", [TINY_MLP, CONV], ids=["mlp", "conv"])
+def test_gathered_subnetwork_computes_the_full_networks_head_output(stream, model):
+    """Also across the conv-to-fully-connected boundary, where a filter owns a block of
+    columns."""
+    den = make_sparse_den(model)
     den.learn(stream[0])
     net = den.net
     net.add_head(4, 1)
@@ -106,7 +113,7 @@ def test_gathered_subnetwork_computes_the_full_networks_head_output(stream):
     full = [*net.weights, net.head_weights[1]]
     loss = F.cross_entropy(net(x, 1), y)
     grads = torch.autograd.grad(loss, full)
-    below = [torch.ones(1, dtype=torch.bool), *selected[:-1]]
+    below = [ops.input_units_all(net, CPU), *selected[:-1]]
     for layer, (g, sw) in enumerate(zip(grads[:-1], sub.weights, strict=True)):
         mask = ops.weight_mask(net, layer, selected[layer], below[layer])
         torch.testing.assert_close(
