@@ -21,7 +21,7 @@ import pytest
 
 from den.compare import compare
 
-from conftest import REPO_ROOT, run_train
+from conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slurm
 
@@ -153,12 +153,16 @@ def test_two_job_sweep_writes_both_results_and_a_report(cluster, tiny_mnist_root
 def test_requeued_job_resumes_and_ends_with_the_uninterrupted_matrices(
     cluster, tiny_mnist_root, tmp_path
 ):
-    # 3 tasks of 1,000 steps (a few seconds each): the requeue lands in task 2 or 3.
+    # 3 tasks of 1,000 steps (a few seconds each): the requeue lands in task 2 or 3. A
+    # 4-unit layer at a constant rate forgets visibly, so the matrices are not all ones.
     run = ("strategy=finetune", "stream.num_tasks=3", "trainer.max_iters=1000")
-    run += ("trainer.patience=0", "model.hidden=[32]")
+    run += ("trainer.patience=0", "trainer.lr_decay=1.0", "model.hidden=[4]")
+    # The uninterrupted run, on this machine while the SLURM job runs (same code, same CPU
+    # kind, one thread: bit-identical results when nothing goes wrong).
     reference = tmp_path / "uninterrupted"
-    run_train(*TINY, *run, f"stream.root={tiny_mnist_root}", cwd=reference)
-    expected = json.loads((reference / "results.json").read_text())
+    ref_cmd = [sys.executable, "-m", "den.train", *TINY, *run, f"stream.root={tiny_mnist_root}"]
+    ref_log = tmp_path / "uninterrupted.log"
+    ref = start_driver([*ref_cmd, f"hydra.run.dir={reference}"], ref_log)
 
     sweep, log, name = new_sweep(tmp_path)
     started = time.monotonic()
@@ -173,6 +177,9 @@ def test_requeued_job_resumes_and_ends_with_the_uninterrupted_matrices(
     out = wait_driver(proc, log, timeout=600)
     print(f"requeue run: {time.monotonic() - started:.1f} s")
     assert proc.returncode == 0, out
+    ref_out = wait_driver(ref, ref_log, timeout=300)
+    assert ref.returncode == 0, ref_out
+    expected = json.loads((reference / "results.json").read_text())
 
     (result_file,) = sweep.glob("*/results.json")
     resumed = json.loads(result_file.read_text())
@@ -180,6 +187,11 @@ def test_requeued_job_resumes_and_ends_with_the_uninterrupted_matrices(
     assert resumed["resumed_at_task"] in ([1], [2]), "the requeue did not interrupt the run"
     for key in ("acc_matrix", "auroc_matrix", "val_acc_matrix", "val_auroc_matrix"):
         assert resumed[key] == expected[key], key
+    losses = [
+        [t["report"]["phases"]["train"]["train_loss"] for t in r["tasks"]]
+        for r in (resumed, expected)
+    ]
+    assert losses[0] == losses[1]  # every task's last training loss, bit for bit
     print("uninterrupted acc_matrix:", expected["acc_matrix"])
     print("requeued      acc_matrix:", resumed["acc_matrix"])
 
@@ -194,7 +206,9 @@ def test_a_job_no_node_can_run_ends_the_driver_with_slurms_reason(
 ):
     sweep, log, name = new_sweep(tmp_path)
     too_many = node_cpus() + 1  # threads -> cpus_per_task: more than any node has
+    # never_start_grace_s=5 (shipped: 30) keeps the test short; the watcher logic is the same
     cmd = driver_cmd(sweep, tiny_mnist_root, name, "stream.num_tasks=2", f"threads={too_many}")
+    cmd.append("hydra.launcher.never_start_grace_s=5")
     started = time.monotonic()
     proc = start_driver(cmd, log)
     out = wait_driver(proc, log, timeout=240)
