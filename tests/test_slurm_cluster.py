@@ -192,8 +192,9 @@ def test_requeued_job_resumes_and_ends_with_the_uninterrupted_matrices(
         for r in (resumed, expected)
     ]
     assert losses[0] == losses[1]  # every task's last training loss, bit for bit
-    print("uninterrupted acc_matrix:", expected["acc_matrix"])
-    print("requeued      acc_matrix:", resumed["acc_matrix"])
+    print("requeued job resumed after task", resumed["resumed_at_task"])
+    for key in ("acc_matrix", "auroc_matrix"):
+        print(f"uninterrupted {key}: {expected[key]}\nrequeued      {key}: {resumed[key]}")
 
 
 def node_cpus() -> int:
