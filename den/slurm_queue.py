@@ -21,6 +21,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from hydra.errors import CompactHydraException
 from submitit.slurm.slurm import SlurmInfoWatcher
 
 log = logging.getLogger("den.slurm")
@@ -68,8 +69,10 @@ LEFT_QUEUE = "ENDED (no longer in squeue; sacct has no record of it)"
 SQUEUE_FORMAT = "%i|%T|%r|%j|%P|%C|%m|%l|%b"
 
 
-class SlurmJobError(RuntimeError):
-    """A job of the sweep cannot start or ended without a result; the message says which."""
+class SlurmJobError(CompactHydraException):
+    """A job of the sweep cannot start or ended without a result; the message says which.
+    (Compact: Hydra prints the message alone, no traceback, and exits 1; HYDRA_FULL_ERROR=1
+    shows the traceback.)"""
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,7 @@ def test_a_job_no_node_can_run_ends_the_driver_with_slurms_reason(
     assert f"SLURM job {job} ({name}) cannot start" in out
     assert "Reason=PartitionConfig" in out and f"{too_many} CPUs" in out
     assert f"Cancelled: {job}" in out
+    assert "Traceback" not in out  # the message alone, not a stack of Hydra frames
     assert job_state(job)[0] == "CANCELLED"  # not left pending in the queue
 
 
@@ -250,3 +251,4 @@ def test_a_cancelled_job_ends_the_driver_with_its_state(
     assert proc.returncode != 0
     assert "A SLURM job of the sweep ended without a result" in out
     assert f"{job}: CANCELLED" in out, out[-3000:]
+    assert "Traceback" not in out
