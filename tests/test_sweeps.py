@@ -1,6 +1,6 @@
 """Hydra sweeps through the real entry point: joblib and submitit_local launchers, the optuna
-search (resumable from its SQLite storage), the SLURM launcher config, and den.compare over
-the jobs a sweep produced."""
+search (resumable from its SQLite storage), and den.compare over the jobs a sweep produced
+(the SLURM launcher: test_slurm_queue.py and test_slurm_cluster.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from den.compare import compare
-from den.config import register_configs
 
 from conftest import REPO_ROOT
 
@@ -86,21 +84,3 @@ def test_optuna_search_finishes_and_continues_from_its_storage(tiny_mnist_root, 
     assert {"strategy.tau", "strategy.k", "strategy.sigma", "strategy.l1", "strategy.lam"} == set(
         study.trials[0].params
     )
-
-
-def test_slurm_launcher_config_composes_with_our_settings():
-    register_configs()
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "+experiment=pmnist",
-                "hydra/launcher=slurm",
-                "hydra.launcher.partition=gpu",
-            ],
-            return_hydra_config=True,
-        )
-    launcher = cfg.hydra.launcher
-    assert launcher._target_.endswith("SlurmLauncher")
-    assert launcher.timeout_min == 720 and launcher.gpus_per_node == 1
-    assert launcher.partition == "gpu" and launcher.max_num_timeout == 3
