@@ -156,7 +156,5 @@ def register_configs() -> None:
     cs.store(group="paths", name="paths_schema", node=PathsConfig)
     cs.store(group="logger", name="logger_schema", node=LoggerConfig)
     cs.store(group="logger", name="wandb_schema", node=WandbLoggerConfig)
-    from den.strategies import registry
-
-    for name, schema in registry.STRATEGY_SCHEMAS.items():
-        cs.store(group="strategy", name=f"{name}_schema", node=schema)
+    # The strategies' schemas: den.strategies.registry.register_strategy_schemas (kept there
+    # so that this module imports no strategy).

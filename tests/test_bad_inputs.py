@@ -16,8 +16,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import den.train as train_module
-from den.config import register_configs
 from den.errors import DenError
+from den.schemas import register_configs
 
 from conftest import REPO_ROOT
 

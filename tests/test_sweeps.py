@@ -13,7 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from den.compare import compare
-from den.config import register_configs
+from den.schemas import register_configs
 
 from conftest import REPO_ROOT
 
