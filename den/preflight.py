@@ -20,7 +20,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
 
-from den.errors import DenError
+from den.errors import ConfigError, DenError
 
 
 def report(err: DenError) -> None:
@@ -48,6 +48,14 @@ class Preflight(Callback):
         from den.validation import validate_config
 
         HydraConfig.instance().set_config(config)
+        for group, choice in (config.hydra.runtime.choices or {}).items():
+            if isinstance(choice, str) and choice.endswith("_schema"):
+                raise ConfigError(
+                    group,
+                    choice,
+                    "is a schema (the types of the group's settings), not a config to run",
+                    f"use {group}={choice.removesuffix('_schema')}",
+                )
         task_cfg = copy.deepcopy(config)
         with read_write(task_cfg), open_dict(task_cfg):
             del task_cfg["hydra"]
