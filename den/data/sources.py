@@ -62,6 +62,18 @@ class RawDataset:
 def load_dataset(dataset: str, source: str, root: str | os.PathLike, download: bool) -> RawDataset:
     """Load ``dataset`` from ``source`` (``torchvision`` or ``imagefolder``) under ``root``."""
     root = Path(root).expanduser()
+    try:
+        return _load(dataset, source, root, download)
+    except PermissionError as err:  # a file or folder this user may not read
+        raise DataError(
+            err.filename or root,
+            "cannot read it (permission denied)",
+            "make the dataset readable by this user (chmod -R a+rX) or point stream.root at "
+            "a readable copy",
+        ) from err
+
+
+def _load(dataset: str, source: str, root: Path, download: bool) -> RawDataset:
     if source == "imagefolder":
         return load_image_folder(root)
     if source != "torchvision":
