@@ -113,9 +113,10 @@ def load_torchvision(dataset: str, root: Path, download: bool) -> RawDataset:
         "cifar10": tvd.CIFAR10,
         "cifar100": tvd.CIFAR100,
     }[dataset]
-    if not _files_present(dataset, expected):
+    if not _files_present(dataset, expected) and (download or not expected.exists()):
         # Not only "folder missing": a failed (offline) attempt leaves an empty folder, and a
-        # damaged file deleted as advised leaves a gap; both are downloaded again.
+        # damaged file deleted as advised leaves a gap; both are downloaded again. Without
+        # download, the checks below name the missing file.
         if not download:
             raise DataError(expected, f"no {dataset} files found", _missing_data_fix(root, dataset))
         log.info("%s not found under %s: downloading with torchvision", dataset, root)
