@@ -65,7 +65,10 @@ def read_checkpoint(output_dir: str | Path) -> dict[str, Any]:
     except Exception as err:  # damaged, not a torch file, or holding objects other than data
         lines = [line.strip() for line in str(err).strip().splitlines()] or [""]
         # torch's refusal explains itself on the "Unsupported global" line: name the class
-        first = next((ln for ln in lines if "Unsupported global" in ln), lines[0])[:200]
+        first = next(
+            (ln for ln in lines if "Unsupported global" in ln or "WeightsUnpickler error" in ln),
+            lines[0],
+        )[:200]
         raise DataError(
             path,
             f"not a readable den checkpoint ({type(err).__name__}: {first}); den loads only "

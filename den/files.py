@@ -28,18 +28,21 @@ class WriteError(DenError):
         self.path = str(path)
         self.errno = err.errno
         cause = os.strerror(err.errno) if err.errno else str(err)
+        folder = Path(path).parent
+        while not folder.exists() and folder != folder.parent:  # name the folder that exists
+            folder = folder.parent
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             fix = (
-                f"free space on the disk holding {Path(path).parent} (df -h shows it), then "
+                f"free space on the disk holding {folder} (df -h shows it), then "
                 "rerun with resume=<run dir>: every finished task is kept"
             )
         elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             fix = (
-                f"make {Path(path).parent} writable by this user, or write the run elsewhere "
+                f"make {folder} writable by this user, or write the run elsewhere "
                 "with hydra.run.dir=<a writable folder>"
             )
         else:
-            fix = f"check the file system holding {Path(path).parent}"
+            fix = f"check the file system holding {folder}"
         super().__init__(f"Could not write {path}: {cause}. Fix: {fix}")
 
 
