@@ -63,15 +63,18 @@ def read_checkpoint(output_dir: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # damaged, not a torch file, or holding objects other than data
-        lines = [line.strip() for line in str(err).strip().splitlines()] or [""]
-        # torch's refusal explains itself on the "Unsupported global" line: name the class
-        first = next(
-            (ln for ln in lines if "Unsupported global" in ln or "WeightsUnpickler error" in ln),
-            lines[0],
-        )[:200]
+        text = str(err)
+        found = [ln.strip() for ln in text.splitlines() if "GLOBAL" in ln]
+        if found:  # torch refused a class: name it
+            why = f"it holds objects other than tensors and plain data ({found[0][:160]})"
+        elif "Weights only load failed" in text or isinstance(err, EOFError):
+            why = "not a torch checkpoint, or a damaged one"
+        else:
+            first = text.strip().splitlines()[0][:160] if text.strip() else ""
+            why = f"{type(err).__name__}: {first}"
         raise DataError(
             path,
-            f"not a readable den checkpoint ({type(err).__name__}: {first}); den loads only "
+            f"not a readable den checkpoint ({why}); den loads only "
             "tensors and plain containers from checkpoints, never pickled code",
             "resume from a run directory that den wrote, or start a new run without resume",
         ) from err
