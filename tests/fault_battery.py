@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import json
 import os
 import pickle
@@ -478,14 +479,23 @@ def as_nobody() -> list[str]:
     return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
 
 
+@functools.cache
 def can_drop_privileges() -> str | None:
-    """None when the permission cases can run, else why not."""
+    """None when the permission cases can run, else why not. As root they run as ``nobody``
+    (root reads everything), which must be able to import den and torch from here."""
     if os.geteuid() != 0:
-        return None if shutil.which("true") else "no shell"
+        return None
     if shutil.which("setpriv") is None:
         return "running as root without setpriv: cannot test permissions as another user"
-    probe = subprocess.run([*as_nobody(), "true"], capture_output=True)
-    return None if probe.returncode == 0 else "setpriv cannot switch to nobody here"
+    probe = subprocess.run(
+        [*as_nobody(), sys.executable, "-c", "import den.train"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    if probe.returncode != 0:
+        return "user nobody cannot run den from this checkout (its folders are not readable)"
+    return None
 
 
 def permission_case(setup: Callable[[Env, Path, Path], tuple[list[str], Path]], expect: str):
