@@ -11,10 +11,71 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
+
+
+# Choice fields are enums: OmegaConf then refuses any other value at composition, naming the
+# key and the choices. StrEnum members equal their names as strings ("adam" == Optimizer.adam),
+# so code and YAML keep using plain strings. stream.dataset stays a str: an image folder may
+# carry any dataset name.
+class StreamKind(StrEnum):
+    permuted = "permuted"
+    split = "split"
+    one_vs_rest = "one_vs_rest"
+
+
+class Source(StrEnum):
+    torchvision = "torchvision"
+    imagefolder = "imagefolder"
+
+
+class Normalize(StrEnum):
+    none = "none"
+    standard = "standard"
+
+
+class Augment(StrEnum):
+    none = "none"
+    crop_flip = "crop_flip"
+
+
+class Arch(StrEnum):
+    mlp = "mlp"
+    conv = "conv"
+
+
+class Init(StrEnum):
+    default = "default"
+    truncated_normal = "truncated_normal"
+
+
+class Optimizer(StrEnum):
+    adam = "adam"
+    sgd = "sgd"
+
+
+class WandbMode(StrEnum):
+    online = "online"
+    offline = "offline"
+    disabled = "disabled"
+
+
+class ProxScale(StrEnum):
+    """DEN's ``strategy.prox_scale`` (see den.strategies.den.DENConfig)."""
+
+    step = "step"
+    lr = "lr"
+
+
+class ExpansionLoss(StrEnum):
+    """DEN's ``strategy.expansion_loss`` (see den.strategies.den.DENConfig)."""
+
+    train = "train"
+    val = "val"
 
 
 @dataclass
@@ -27,9 +88,9 @@ class StreamConfig:
     """
 
     name: str = MISSING
-    kind: str = MISSING  # permuted | split | one_vs_rest
+    kind: StreamKind = MISSING  # permuted | split | one_vs_rest
     dataset: str = MISSING  # mnist | fashion_mnist | cifar10 | cifar100
-    source: str = "torchvision"  # torchvision | imagefolder
+    source: Source = Source.torchvision  # torchvision | imagefolder
     root: str = "${oc.env:DEN_DATA_ROOT,data}"
     download: bool = True  # torchvision sources only; files already present are never fetched
     num_tasks: int = 10
@@ -41,8 +102,12 @@ class StreamConfig:
     class_order_seed: int | None = None  # None = natural class order (0, 1, 2, ...)
     permute_first_task: bool = True  # permuted streams: False leaves task 1 unpermuted
     negatives_per_positive: float = 1.0  # one_vs_rest: negatives sampled per positive example
-    normalize: str = "none"  # none | standard (per-channel mean/std of the training split)
-    augment: str = "none"  # none | crop_flip (random 4-pixel shift + horizontal flip, training)
+    normalize: Normalize = (
+        Normalize.none
+    )  # none | standard (per-channel mean/std of the training split)
+    augment: Augment = (
+        Augment.none
+    )  # none | crop_flip (random 4-pixel shift + horizontal flip, training)
 
 
 @dataclass
@@ -56,20 +121,20 @@ class ModelConfig:
     """
 
     name: str = MISSING
-    arch: str = MISSING  # mlp | conv
+    arch: Arch = MISSING  # mlp | conv
     hidden: list[int] = field(default_factory=list)
     conv_channels: list[int] = field(default_factory=list)
     kernel_size: int = 5
     pool: int = 2
     pools: list[int] | None = None  # max-pool size after each conv layer (1 = none); null = pool
-    init: str = "default"  # default (PyTorch's) | truncated_normal (the DEN code's, std 0.01)
+    init: Init = Init.default  # default (PyTorch's) | truncated_normal (the DEN code's, std 0.01)
 
 
 @dataclass
 class TrainerConfig:
     """The one training loop every strategy and every DEN phase uses (:mod:`den.training`)."""
 
-    optimizer: str = "adam"  # adam | sgd
+    optimizer: Optimizer = Optimizer.adam  # adam | sgd
     lr: float = 1e-3
     momentum: float = 0.9  # sgd only
     weight_decay: float = 0.0  # coupled L2, as Adam/SGD's weight_decay
@@ -108,7 +173,7 @@ class WandbLoggerConfig(LoggerConfig):
     name: str = "wandb"
     project: str = "den"
     entity: str | None = None  # None = the API key's default entity
-    mode: str | None = None  # online | offline | disabled; None = $WANDB_MODE, else online
+    mode: WandbMode | None = None  # online | offline | disabled; None = $WANDB_MODE, else online
     # when WANDB_API_KEY is set, else offline (never a login prompt)
     tags: list[str] = field(default_factory=list)
     notes: str | None = None
@@ -156,7 +221,5 @@ def register_configs() -> None:
     cs.store(group="paths", name="paths_schema", node=PathsConfig)
     cs.store(group="logger", name="logger_schema", node=LoggerConfig)
     cs.store(group="logger", name="wandb_schema", node=WandbLoggerConfig)
-    from den.strategies import registry
-
-    for name, schema in registry.STRATEGY_SCHEMAS.items():
-        cs.store(group="strategy", name=f"{name}_schema", node=schema)
+    # The strategies' schemas: den.strategies.registry.register_strategy_schemas (kept there
+    # so that this module imports no strategy).

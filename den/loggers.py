@@ -50,21 +50,42 @@ class Logger:
 
 
 class CSVLogger(Logger):
+    """``metrics.csv``, one row per evaluation. The checkpoint records how many rows belong
+    to its finished tasks; a resumed run cuts the file back to them (no duplicated rows)."""
+
     def __init__(self, output_dir: str | Path) -> None:
         self.path = Path(output_dir) / "metrics.csv"
-        self._file = self.path.open("a", newline="")
+        self._file = None
         self._writer: csv.DictWriter | None = None
+        self.rows = 0
 
     def log_evaluation(self, row: dict[str, Any]) -> None:
+        if self._file is None:
+            self._file = self.path.open("a", newline="")
         if self._writer is None:
             self._writer = csv.DictWriter(self._file, fieldnames=list(row))
             if self._file.tell() == 0:
                 self._writer.writeheader()
         self._writer.writerow(row)
         self._file.flush()
+        self.rows += 1
 
     def close(self, failed: bool = False) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"csv_rows": self.rows}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "csv_rows" not in state:  # a run that has not checkpointed rows: leave the file
+            return
+        self.rows = int(state["csv_rows"])
+        if self.path.is_file():
+            from den.files import write_atomic
+
+            lines = self.path.read_text().splitlines(keepends=True)
+            write_atomic(self.path, "".join(lines[: 1 + self.rows] if self.rows else []))
 
 
 class WandbLogger(Logger):
@@ -215,13 +236,21 @@ class WandbLogger(Logger):
             self._give_up("log", err)
 
     def _give_up(self, where: str, err: Exception) -> None:
+        cause = f"{type(err).__name__}: {err}"
+        if "timed out" in str(err).lower() or "timeout" in str(err).lower():
+            # W&B's own text suggests wandb.init(settings=...), which a den user cannot pass
+            cause = (
+                f"{type(err).__name__}: no answer from W&B within logger.init_timeout="
+                f"{self.cfg.init_timeout} s; raise logger.init_timeout, or use "
+                "logger.mode=offline and `wandb sync` later"
+            )
         warnings.warn(
-            f"W&B {where} failed ({type(err).__name__}: {err}); training goes on without W&B, "
+            f"W&B {where} failed ({cause}); training goes on without W&B, "
             f"results stay in {self.output_dir}",
             RuntimeWarning,
             stacklevel=3,
         )
-        log.warning("W&B %s failed (%s); continuing without W&B", where, err)
+        log.warning("W&B %s failed (%s); continuing without W&B", where, cause)
         run, self.run = self.run, None
         if run is not None and where != "finish":
             with contextlib.suppress(Exception):  # already giving up

@@ -1,6 +1,6 @@
 """The run record: accuracy/AUROC matrices, timings, sizes; written to the run directory.
 
-``results.json`` is rewritten (atomically: temporary file + rename) after every task with
+``results.json`` is rewritten (atomically, :mod:`den.files`) after every task with
 ``"status": "running"`` and once more at the end with ``"status": "complete"``, so a run that
 dies keeps every finished task and never leaves a file that claims success.
 ``metrics.jsonl`` gets one line per evaluation (task j after learning task i, val and test).
@@ -9,7 +9,6 @@ dies keeps every finished task and never leaves a file that claims success.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from den import metrics
+from den.files import append_lines, write_atomic
 
 SPLITS = ("val", "test")
 
@@ -102,21 +102,33 @@ def peak_rss_mib() -> float:
     return peak / 1024 if sys.platform != "darwin" else peak / 2**20
 
 
-def write_json_atomic(data: Any, path: str | Path) -> None:
-    """Write JSON to ``path`` via a temporary file and a rename: readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with tmp.open("w") as f:
-        json.dump(data, f, indent=1, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def metrics_lines(record: RunRecord, i: int) -> list[dict[str, Any]]:
+    """The ``metrics.jsonl`` rows of task ``i`` (0-based): every task seen so far, val and
+    test. Derived from the record, so the file can always be rebuilt from the checkpoint."""
+    return [
+        {
+            "after_task": i,
+            "task": j,
+            "split": split,
+            "acc": record.matrices[split]["acc"][i][j],
+            "auroc": record.matrices[split]["auroc"][i][j],
+        }
+        for j in range(i + 1)
+        for split in SPLITS
+    ]
 
 
-def append_jsonl(rows: list[dict[str, Any]], path: str | Path) -> None:
-    with Path(path).open("a") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
+def append_metrics(record: RunRecord, i: int, path: str | Path) -> None:
+    """Append task ``i``'s rows to ``metrics.jsonl``."""
+    append_lines(path, (json.dumps(row) for row in metrics_lines(record, i)))
+
+
+def write_metrics(record: RunRecord, path: str | Path) -> None:
+    """Rewrite ``metrics.jsonl`` (atomically) to hold exactly the rows of the record's
+    finished tasks: on resume, rows of a task the checkpoint lacks are dropped and rows the
+    checkpoint has but the file lost are restored, so no row is ever duplicated or missing."""
+    rows = (metrics_lines(record, i) for i in range(record.tasks_done))
+    write_atomic(path, "".join(json.dumps(row) + "\n" for task in rows for row in task))
 
 
 def print_summary(record: RunRecord, console: Console | None = None) -> None:

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from den.data.streams import Stream
 from den.evaluation import evaluate
+from den.files import write_json_atomic
+from den.interrupt import RunInterrupted, stop_requested
 from den.loggers import Logger
-from den.results import SPLITS, RunRecord, append_jsonl, peak_rss_mib, write_json_atomic
+from den.results import SPLITS, RunRecord, append_metrics, metrics_lines, peak_rss_mib
 from den.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
@@ -30,13 +32,18 @@ def run_stream(
 ) -> RunRecord:
     """Learn ``stream`` task by task, continuing after ``record.tasks_done`` finished tasks.
 
-    After each task: evaluate tasks 0..i on validation and test, extend the matrices, append
-    to ``metrics.jsonl``, rewrite ``results.json`` (status ``running``), tell the logger and
-    call ``on_task_end`` (the checkpoint).
+    After each task: evaluate tasks 0..i on validation and test, extend the matrices, tell
+    the logger, then commit the task in this order: ``on_task_end`` (the checkpoint, which
+    holds the record), the task's rows appended to ``metrics.jsonl``, ``results.json``
+    (status ``running``). Nothing on disk ever runs ahead of the checkpoint, and a resumed run
+    rebuilds ``metrics.jsonl`` from the checkpoint (:func:`den.results.write_metrics`), so a
+    failure between the writes neither duplicates nor loses a row.
     """
     output_dir = Path(output_dir)
     start = time.perf_counter() - record.wall_time_s
     for task in stream.tasks[record.tasks_done :]:
+        if stop_requested():  # a signal that arrived while evaluating or committing
+            raise RunInterrupted()
         i = task.task_id
         log.info("task %d/%d: classes %s, %s", i + 1, len(stream), task.classes, task.sizes)
         t0 = time.perf_counter()
@@ -45,13 +52,11 @@ def run_stream(
 
         t0 = time.perf_counter()
         rows: dict[str, dict[str, list[float]]] = {s: {"acc": [], "auroc": []} for s in SPLITS}
-        lines = []
         for seen in stream.tasks[: i + 1]:
             for split in SPLITS:
                 scores = evaluate(strategy, seen.split(split), seen.task_id, eval_batch_size)
                 for metric, value in scores.items():
                     rows[split][metric].append(value)
-                lines.append({"after_task": i, "task": seen.task_id, "split": split, **scores})
         eval_s = time.perf_counter() - t0
 
         for split in SPLITS:
@@ -67,15 +72,15 @@ def run_stream(
         record.wall_time_s = time.perf_counter() - start
         record.peak_rss_mib = max(record.peak_rss_mib, peak_rss_mib())
 
-        append_jsonl(lines, output_dir / "metrics.jsonl")
-        for line in lines:
+        for line in metrics_lines(record, i):
             logger.log_evaluation(line)
         summary = _task_summary(record, i)
         logger.log_task(i, summary)
-        # The checkpoint first: results.json never reports a task the checkpoint lacks, so a
-        # run killed between the two writes resumes after every task results.json shows.
+        # The checkpoint first: neither metrics.jsonl nor results.json ever reports a task the
+        # checkpoint lacks, so a run killed between the writes resumes after every task shown.
         if on_task_end is not None:
             on_task_end(record)
+        append_metrics(record, i, output_dir / "metrics.jsonl")
         write_json_atomic(record.to_json("running"), output_dir / "results.json")
         log.info(
             "after task %d: avg test acc %.4f, avg AUROC %.4f, params %s (capacity %.2f, non-zero %.2f), learn %.1fs, eval %.1fs",

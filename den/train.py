@@ -21,15 +21,17 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from den.checkpoint import load_checkpoint, save_checkpoint
-from den.config import register_configs
+from den import rundir
+from den.checkpoint import read_checkpoint, restore, save_checkpoint, saved_config
 from den.data.streams import build_stream
 from den.errors import ConfigError, DenError
+from den.files import write_json_atomic
 from den.interrupt import RunInterrupted, install_handlers
 from den.loggers import build_logger
 from den.models.network import build_network
-from den.results import RunRecord, print_summary, write_json_atomic
+from den.results import RunRecord, print_summary, write_metrics
 from den.runner import run_stream
+from den.schemas import register_configs
 from den.strategies.registry import build_strategy
 from den.training import step_listener
 from den.validation import validate_config
@@ -68,11 +70,30 @@ def setup_torch(cfg: DictConfig, device: torch.device) -> None:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """One run of one config; returns the results dict that was written to disk."""
+    """One run of one config; returns the results dict that was written to disk.
+
+    The run directory is claimed first (:mod:`den.rundir`): one run per directory, reused
+    only by ``resume``."""
     started = time.perf_counter()
     validate_config(cfg)
-    output_dir = resume_dir(cfg) or Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = resume_dir(cfg)
+    output_dir = resume_from or Path(cfg.paths.output_dir)
+    acquired = rundir.claim(output_dir, resuming=resume_from is not None)
+    try:
+        return _run_in(cfg, output_dir, resume_from is not None, started)
+    finally:
+        if acquired:
+            rundir.release(output_dir)
+
+
+def _run_in(cfg: DictConfig, output_dir: Path, resuming: bool, started: float) -> dict[str, Any]:
+    install_handlers()  # from here on a signal stops the run cleanly, also while data loads
+    state = None
+    if resuming:
+        # Compare the configs before anything is loaded into a strategy: another strategy's
+        # checkpoint would otherwise fail in its load_state_dict instead of being named.
+        state = read_checkpoint(output_dir)
+        check_resume_config(cfg, saved_config(state), output_dir)
     device = resolve_device(cfg.device)
     setup_torch(cfg, device)
 
@@ -94,13 +115,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "seeds": {"stream": cfg.seed, "init": cfg.seed, "batches": cfg.seed + 1},
             "device": str(device),
             "threads": torch.get_num_threads(),
-            "versions": {"torch": torch.__version__, "python": platform.python_version()},
-            "config": OmegaConf.to_container(cfg, resolve=True),
+            "versions": {"torch": str(torch.__version__), "python": platform.python_version()},
+            "config": config_container(cfg),
         },
     )
     logger_state: dict = {}
-    if cfg.resume and (str(cfg.resume).lower() != "auto" or resume_dir(cfg) is not None):
-        record, logger_state = resume_record(cfg, output_dir, strategy, record)
+    if state is not None:
+        record, logger_state = restore(output_dir, state, strategy)
+        record.meta["resumed_at_task"] = record.meta.get("resumed_at_task", []) + [
+            record.tasks_done
+        ]
+        log.info("resuming %s after %d finished tasks", output_dir, record.tasks_done)
+        # metrics.jsonl may hold rows of a task the checkpoint lacks (or miss rows it has):
+        # rebuild it from the checkpoint, the one record of what is finished.
+        write_metrics(record, output_dir / "metrics.jsonl")
         strategy.resume_tasks(stream.tasks[: record.tasks_done])
         started -= record.wall_time_s
     log.info(
@@ -115,7 +143,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     logger = build_logger(cfg.logger, output_dir, record.meta["config"], job_info(cfg))
     logger.load_state_dict(logger_state)
-    install_handlers()
     failed = True
     try:
         logger.start()
@@ -137,12 +164,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         logger.log_final(results)
         failed = False
     except RunInterrupted as stop:
-        raise RunInterrupted(output_dir) from stop
+        raise RunInterrupted(output_dir, record.tasks_done) from stop
     finally:
         logger.close(failed=failed)
     print_summary(record)
     log.info("results: %s", output_dir / "results.json")
     return results
+
+
+def config_container(cfg: DictConfig) -> dict[str, Any]:
+    """The composed config as plain data (enums as their names), as saved in results.json and
+    in the checkpoint."""
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
 
 
 def job_info(cfg: DictConfig) -> dict[str, str]:
@@ -170,17 +203,18 @@ def job_info(cfg: DictConfig) -> dict[str, str]:
 RESUME_KEYS = ("stream", "model", "strategy", "trainer", "seed")
 
 
-def resume_dir(cfg: DictConfig) -> Path | None:
+def resume_dir(cfg: DictConfig, own: str | Path | None = None) -> Path | None:
     """The directory to continue: ``resume=<dir>``, this run's own with ``resume=true``, or
     this run's own only if it holds a checkpoint with ``resume=auto`` (a SLURM job that was
-    requeued after preemption continues; a first start starts fresh)."""
+    requeued after preemption continues; a first start starts fresh). ``own``: this run's
+    directory (default ``paths.output_dir``)."""
     if not cfg.resume:
         return None
+    own_dir = Path(own if own is not None else cfg.paths.output_dir)
     if str(cfg.resume).lower() == "true":
-        return Path(cfg.paths.output_dir)
+        return own_dir
     if str(cfg.resume).lower() == "auto":
-        own = Path(cfg.paths.output_dir)
-        return own if (own / "checkpoint.pt").is_file() else None
+        return own_dir if (own_dir / "checkpoint.pt").is_file() else None
     path = Path(cfg.resume).expanduser()
     if not path.is_dir():
         raise ConfigError(
@@ -192,13 +226,10 @@ def resume_dir(cfg: DictConfig) -> Path | None:
     return path
 
 
-def resume_record(
-    cfg: DictConfig, output_dir: Path, strategy: Any, fresh: RunRecord
-) -> tuple[RunRecord, dict]:
-    """Load the checkpoint of ``output_dir`` into ``strategy``; refuse a different experiment.
-    Returns the run record and the logger's saved state."""
-    record, logger_state = load_checkpoint(output_dir, strategy)
-    saved, now = record.meta.get("config", {}), fresh.meta["config"]
+def check_resume_config(cfg: DictConfig, saved: dict[str, Any], output_dir: Path) -> None:
+    """Refuse to continue the run in ``output_dir`` with a different experiment: the first
+    setting of RESUME_KEYS that differs from ``saved`` (the checkpoint's config) is named."""
+    now = config_container(cfg)
     for key in RESUME_KEYS:
         if key not in saved:
             continue
@@ -212,9 +243,6 @@ def resume_record(
                 f"differs from the run being resumed in {output_dir} ({before!r})",
                 "resume with the same overrides as the original run",
             )
-    record.meta["resumed_at_task"] = record.meta.get("resumed_at_task", []) + [record.tasks_done]
-    log.info("resuming %s after %d finished tasks", output_dir, record.tasks_done)
-    return record, logger_state
 
 
 _MISSING = object()
@@ -244,13 +272,25 @@ def _first_difference(
     version resume as long as the new option is left at its default."""
     if not (isinstance(saved, dict) and isinstance(now, dict)):
         return None if saved == now else (key, saved, now)
-    for name in sorted(set(saved) | set(now)):
+    # The name first: another strategy differs in its name, not in some option it lacks.
+    for name in sorted(set(saved) | set(now), key=lambda n: (n != "name", n)):
         old, new = saved.get(name, _MISSING), now.get(name, _MISSING)
         if old is _MISSING and name in defaults and new == defaults[name]:
             continue
         if old != new:
-            return f"{key}.{name}", None if old is _MISSING else old, new
+            return (
+                f"{key}.{name}",
+                None if old is _MISSING else old,
+                None if new is _MISSING else new,
+            )
     return None
+
+
+def _log_to_file_only(message: str) -> None:
+    """Write ``message`` to the run's log file(s) but not to the console (stderr gets it)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.emit(logging.LogRecord("den.train", logging.ERROR, "", 0, message, None, None))
 
 
 # An absolute path: the same whether this file runs as __main__ or is imported by a launcher.
@@ -265,6 +305,7 @@ def main(cfg: DictConfig) -> float:
     except DenError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
+        _log_to_file_only(f"Error: {err}")  # train.log says why the run stopped
         print(f"\nError: {err}\n", file=sys.stderr)
         sys.exit(err.exit_code)
     return float(results["val_final"]["avg_acc"])

@@ -12,8 +12,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import den.train as train_module
-from den.config import register_configs
 from den.interrupt import RunInterrupted
+from den.schemas import register_configs
 from den.strategies.registry import STRATEGIES
 
 from conftest import REPO_ROOT

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 
 import den.train as train_module
 from den.compare import average_curve, compare, main
-from den.config import register_configs
+from den.schemas import register_configs
 
 from conftest import REPO_ROOT
 

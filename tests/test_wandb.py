@@ -14,7 +14,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import den.train as train_module
-from den.config import register_configs
+from den.schemas import register_configs
 
 from conftest import REPO_ROOT
 

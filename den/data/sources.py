@@ -62,6 +62,18 @@ class RawDataset:
 def load_dataset(dataset: str, source: str, root: str | os.PathLike, download: bool) -> RawDataset:
     """Load ``dataset`` from ``source`` (``torchvision`` or ``imagefolder``) under ``root``."""
     root = Path(root).expanduser()
+    try:
+        return _load(dataset, source, root, download)
+    except PermissionError as err:  # a file or folder this user may not read
+        raise DataError(
+            err.filename or root,
+            "cannot read it (permission denied)",
+            "make the dataset readable by this user (chmod -R a+rX) or point stream.root at "
+            "a readable copy",
+        ) from err
+
+
+def _load(dataset: str, source: str, root: Path, download: bool) -> RawDataset:
     if source == "imagefolder":
         return load_image_folder(root)
     if source != "torchvision":
@@ -101,7 +113,10 @@ def load_torchvision(dataset: str, root: Path, download: bool) -> RawDataset:
         "cifar10": tvd.CIFAR10,
         "cifar100": tvd.CIFAR100,
     }[dataset]
-    if not expected.exists():
+    if not _files_present(dataset, expected) and (download or not expected.exists()):
+        # Not only "folder missing": a failed (offline) attempt leaves an empty folder, and a
+        # damaged file deleted as advised leaves a gap; both are downloaded again. Without
+        # download, the checks below name the missing file.
         if not download:
             raise DataError(expected, f"no {dataset} files found", _missing_data_fix(root, dataset))
         log.info("%s not found under %s: downloading with torchvision", dataset, root)
@@ -139,12 +154,32 @@ def load_torchvision(dataset: str, root: Path, download: bool) -> RawDataset:
     )
 
 
+def _files_present(dataset: str, expected: Path) -> bool:
+    """Whether every file torchvision needs for ``dataset`` is in ``expected`` (MNIST's four
+    IDX files, or a non-empty CIFAR batches folder)."""
+    if dataset in ("mnist", "fashion_mnist"):
+        return all((expected / name).exists() for names in IDX_FILES.values() for name in names)
+    return expected.is_dir() and any(expected.iterdir())
+
+
 def _as_nchw(data: torch.Tensor | np.ndarray) -> torch.Tensor:
     """torchvision stores MNIST as [N, H, W] tensors and CIFAR as [N, H, W, C] arrays."""
     x = torch.as_tensor(data)
     if x.ndim == 3:
         return x.unsqueeze(1).contiguous()
     return x.permute(0, 3, 1, 2).contiguous()
+
+
+def _open_data(path: Path):
+    """``path`` opened for reading; an unreadable file is a DataError naming it."""
+    try:
+        return path.open("rb")
+    except OSError as err:
+        raise DataError(
+            path,
+            f"cannot read the file ({err.strerror or err})",
+            "make it readable by this user (chmod a+r) or point stream.root at a readable copy",
+        ) from err
 
 
 def check_idx_file(path: Path) -> None:
@@ -156,6 +191,8 @@ def check_idx_file(path: Path) -> None:
     fix = (
         "replace it with an intact copy (delete it and rerun with stream.download=true when online)"
     )
+    if path.is_dir():
+        raise DataError(path, "is a directory, not an IDX file", fix)
     if not path.is_file():
         gz = path.with_name(path.name + ".gz")
         hint = f" (found {gz.name}: decompress it with gunzip)" if gz.is_file() else ""
@@ -163,7 +200,7 @@ def check_idx_file(path: Path) -> None:
             path, f"file is missing{hint}", _missing_data_fix(path.parent.parent.parent, "MNIST")
         )
     size = path.stat().st_size
-    with path.open("rb") as f:
+    with _open_data(path) as f:
         head = f.read(4)
         if (
             len(head) < 4
@@ -194,8 +231,9 @@ def check_idx_labels(labels: Path, images: Path, num_classes: int) -> None:
     fix = (
         "replace it with an intact copy (delete it and rerun with stream.download=true when online)"
     )
-    values = np.frombuffer(labels.read_bytes()[8:], dtype=np.uint8)
-    with images.open("rb") as f:
+    with _open_data(labels) as f:
+        values = np.frombuffer(f.read()[8:], dtype=np.uint8)
+    with _open_data(images) as f:
         n_images = int.from_bytes(f.read(8)[4:8], "big")
     if values.size != n_images:
         raise DataError(labels, f"{values.size} labels for {n_images} images in {images.name}", fix)
@@ -257,12 +295,25 @@ def _list_images(split_dir: Path) -> list[tuple[str, Path]]:
             "missing split folder",
             "an image-folder source needs train/<class>/ and test/<class>/ subfolders",
         )
-    out = [
-        (cls_dir.name, f)
-        for cls_dir in sorted(p for p in split_dir.iterdir() if p.is_dir())
-        for f in sorted(cls_dir.iterdir())
-        if f.suffix.lower() in IMAGE_SUFFIXES
-    ]
+    try:
+        class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and p.name[0] != ".")
+        out = []
+        for cls_dir in class_dirs:
+            images = [f for f in sorted(cls_dir.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+            if not images:
+                # dropping it would renumber the classes and fail later as "N classes"
+                raise DataError(
+                    cls_dir,
+                    "class folder holds no images",
+                    f"put images ({', '.join(IMAGE_SUFFIXES)}) in it or remove the folder",
+                )
+            out += [(cls_dir.name, f) for f in images]
+    except PermissionError as err:
+        raise DataError(
+            err.filename or split_dir,
+            "cannot read the folder (permission denied)",
+            "make it readable by this user or point stream.root at a readable copy",
+        ) from err
     if not out:
         raise DataError(
             split_dir,
@@ -335,6 +386,14 @@ def _decode_images(
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """Write the decoded-image cache; a cache that cannot be written is only a warning."""
+    import io
+
+    from den.files import WriteError, write_atomic
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    try:
+        write_atomic(path, buffer.getvalue())
+    except WriteError as err:
+        log.warning("images not cached (%s); they are decoded again next time", err)

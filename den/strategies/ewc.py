@@ -15,7 +15,7 @@ task's training data, and later tasks pay ``lam * sum_i F_i (theta_i - theta*_i)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -30,7 +30,7 @@ from den.strategies.regularization import QuadraticPenaltyConfig, QuadraticPenal
 @dataclass
 class EWCConfig(QuadraticPenaltyConfig):
     name: str = "ewc"
-    lam: float = 500.0
+    lam: float = field(default=500.0, metadata={"allow_inf": True})
     online: bool = False
     gamma: float = 1.0  # online only: decay of the accumulated Fisher
     fisher: str = "expected"  # expected | empirical

@@ -6,7 +6,7 @@ anchor = the last task's weights). ``lam=inf`` freezes the trunk after task 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -18,7 +18,7 @@ from den.strategies.regularization import QuadraticPenaltyConfig, QuadraticPenal
 @dataclass
 class L2Config(QuadraticPenaltyConfig):
     name: str = "l2"
-    lam: float = 1.0e-3
+    lam: float = field(default=1.0e-3, metadata={"allow_inf": True})
 
 
 class L2Strategy(QuadraticPenaltyStrategy):

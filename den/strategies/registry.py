@@ -63,3 +63,14 @@ def validate_strategy_config(cfg) -> None:
             "strategy.name", cfg.name, "unknown strategy", f"use one of {sorted(STRATEGIES)}"
         )
     STRATEGIES[cfg.name].check_config(cfg)
+
+
+def register_strategy_schemas() -> None:
+    """Put every strategy's schema into Hydra's ConfigStore as ``strategy/<name>_schema``
+    (what each ``conf/strategy/<name>.yaml`` lists first). Lives here, not in den.config, so
+    that den.config imports no strategy (no import cycle)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    for name, schema in STRATEGY_SCHEMAS.items():
+        cs.store(group="strategy", name=f"{name}_schema", node=schema)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,7 +28,8 @@ from den.strategies.base import Strategy
 
 @dataclass
 class QuadraticPenaltyConfig(StrategyConfig):
-    lam: float = 1.0  # weight of the penalty; inf freezes the trunk after task 1
+    # weight of the penalty; inf freezes the trunk after task 1 (so +infinity is allowed)
+    lam: float = field(default=1.0, metadata={"allow_inf": True})
 
 
 class QuadraticPenaltyStrategy(Strategy):

@@ -18,7 +18,7 @@ training loop's ``after_step`` hook), so SI costs about as much as fine-tuning.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -31,7 +31,7 @@ from den.strategies.regularization import QuadraticPenaltyConfig, QuadraticPenal
 @dataclass
 class SIConfig(QuadraticPenaltyConfig):
     name: str = "si"
-    lam: float = 1.0  # c in the paper
+    lam: float = field(default=1.0, metadata={"allow_inf": True})  # c in the paper
     xi: float = 0.1  # damping of the normalisation by the squared total change
 
 
