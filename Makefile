@@ -18,19 +18,19 @@ run: $(STAMP)  ## the main job: DEN on permuted MNIST (10 tasks)
 	$(PYTHON) -m den.train +experiment=pmnist $(ARGS)
 
 test: $(STAMP)  ## the whole suite (< 10 minutes on 2 cores)
-	$(VENV)/bin/ruff check den tests
+	$(VENV)/bin/ruff check den tests hydra_plugins
 	WANDB_MODE=disabled $(PYTHON) -m pytest -q $(ARGS)
 
 bench: $(STAMP)  ## framework vs bare PyTorch steps -> outputs/bench/<timestamp>/bench.json
 	$(PYTHON) -m den.bench $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check den tests
-	$(VENV)/bin/ruff format --check den tests
+	$(VENV)/bin/ruff check den tests hydra_plugins
+	$(VENV)/bin/ruff format --check den tests hydra_plugins
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format den tests
-	$(VENV)/bin/ruff check --fix den tests
+	$(VENV)/bin/ruff format den tests hydra_plugins
+	$(VENV)/bin/ruff check --fix den tests hydra_plugins
 
 clean:
 	rm -rf outputs/* .pytest_cache .ruff_cache
