@@ -268,7 +268,8 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
     except DenError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        if in_search():  # the search records this trial as failed, with the message, and goes on
+        if in_search() and not isinstance(err, RunInterrupted):
+            # the search records this trial as failed, with the message, and goes on
             raise TrialError(str(err)) from None
         print(f"\nError: {err}\n", file=sys.stderr)
         sys.exit(err.exit_code)

@@ -301,3 +301,38 @@ def test_the_search_does_not_depend_on_the_test_set(tiny_mnist_root, tmp_path):
     assert [read_results(t)["final"]["avg_acc"] for t in real] != [
         read_results(t)["final"]["avg_acc"] for t in other
     ]
+
+
+def test_a_failed_trial_is_recorded_and_the_search_goes_on_unless_all_fail(
+    tiny_mnist_root, tmp_path
+):
+    # strategy.k=-1 is refused by DEN before training; the seeded sampler draws -1, 5, -1
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    search(
+        "hparams_search=den_pareto",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler.seed=1",
+        "strategy.k=choice(-1, 5)",
+        root=tiny_mnist_root,
+        cwd=mixed,
+    )
+    trials = load(mixed / STUDY / "optuna.journal").trials
+    assert {t.state.name for t in trials} == {"FAIL", "COMPLETE"}
+    for t in trials:
+        if t.state.name == "FAIL":
+            assert t.params["strategy.k"] == "-1" and "strategy.k=-1" in t.user_attrs["error"]
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    proc = search(
+        "hparams_search=den_pareto",
+        "hydra.sweeper.n_trials=5",
+        "strategy.k=choice(-1)",
+        root=tiny_mnist_root,
+        cwd=broken,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "The first 3 trials of this search all failed" in proc.stderr
+    assert [t.state.name for t in load(broken / STUDY / "optuna.journal").trials] == ["FAIL"] * 3

@@ -307,13 +307,14 @@ class DenOptunaSweeper(Sweeper):
                     if trial.number not in told:
                         trial.set_user_attr("error", "the search stopped during this trial")
                         study.tell(trial, state=TrialState.FAIL)
-            if remaining == self.n_trials and len(failures) == len(trials):
-                # the whole first batch failed: a setting every trial shares, not bad luck
-                raise RuntimeError(
-                    f"Every trial of the first batch failed, so the search stops; the first: "
-                    f"{failures[0]}"
-                )
             remaining -= len(trials)
+            ran = self.n_trials - remaining
+            if len(failures) == ran and ran >= min(3, self.n_trials):
+                # every trial so far failed: a setting they all share, not bad luck
+                raise RuntimeError(
+                    f"The first {ran} trials of this search all failed, so it stops; the "
+                    f"first error: {failures[0]}"
+                )
         self.log_outcome(study, optuna)
         return returns
 
