@@ -113,13 +113,12 @@ def load_front(sweep_dir: Path, study_name: str | None = None, storage: str | No
     for t in all_trials:
         if t.state != TrialState.COMPLETE:
             continue
-        job_dir = t.user_attrs.get("job_dir")
         trials.append(
             Trial(
                 number=t.number,
                 values=dict(zip(objectives, t.values, strict=True)),
                 params=dict(t.params),
-                job_dir=Path(job_dir) if job_dir else None,
+                job_dir=trial_folder(t.user_attrs.get("job_dir"), sweep_dir),
                 overrides=list(t.user_attrs.get("overrides", [])),
                 pareto=t.number in front_numbers,
             )
@@ -133,6 +132,16 @@ def load_front(sweep_dir: Path, study_name: str | None = None, storage: str | No
         failed=states.count(TrialState.FAIL),
         running=states.count(TrialState.RUNNING),
     )
+
+
+def trial_folder(recorded: str | None, sweep_dir: Path) -> Path | None:
+    """The trial's folder as recorded, or, when the sweep folder was moved or copied (from a
+    cluster to a laptop), the folder of the same name inside ``sweep_dir``."""
+    if not recorded:
+        return None
+    path = Path(recorded)
+    moved = sweep_dir / path.name
+    return moved if not path.is_dir() and moved.is_dir() else path
 
 
 def choose(front: Front, numbers: list[int] | None) -> list[Trial]:

@@ -215,6 +215,12 @@ def test_pareto_search_finishes_continues_and_its_front_is_reported(
     assert pareto.main([str(sweep), "--choose", "3", "--out", str(tmp_path / "r")]) == 0
     assert read == [Path(study.trials[3].user_attrs["job_dir"])]
 
+    # a sweep folder copied elsewhere (from the cluster) still finds its trials' results
+    copy = shutil.copytree(sweep, tmp_path / "copied")
+    shutil.rmtree(sweep)
+    moved = pareto.load_front(copy)
+    assert all(t.job_dir.parent == copy and t.job_dir.is_dir() for t in moved.trials)
+
 
 def test_two_parallel_jobs_share_one_study(tiny_mnist_root, tmp_path):
     # the joblib launcher runs one batch of two trials at once, both told to one study
