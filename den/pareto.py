@@ -214,7 +214,7 @@ def plot_front(front: Front, chosen: list[Trial], path: Path) -> None:
     ax.set_ylabel(OBJECTIVE_LABELS.get(acc, acc))
     ax.set_title(f"{front.study_name}: validation {acc.removeprefix('val_')} vs capacity")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
