@@ -126,7 +126,7 @@ def load_front(sweep_dir: Path, study_name: str | None = None, storage: str | No
     states = [t.state for t in all_trials]
     return Front(
         study_name=study_name,
-        storage=path.absolute(),
+        storage=path,
         objectives=objectives,
         trials=sorted(trials, key=lambda t: t.number),
         failed=states.count(TrialState.FAIL),
