@@ -32,6 +32,7 @@ from den.models.network import build_network
 from den.results import RunRecord, print_summary, write_metrics
 from den.runner import run_stream
 from den.schemas import register_configs
+from den.search import TrialError, in_search, task_return
 from den.strategies.registry import build_strategy
 from den.training import step_listener
 from den.validation import validate_config
@@ -298,17 +299,22 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> float:
-    """Hydra's task function; returns the validation average accuracy (what sweeps maximise)."""
+def main(cfg: DictConfig) -> float | tuple[float, ...]:
+    """Hydra's task function; returns validation figures only: the objectives the search
+    asks for (``hydra.sweeper.objectives``: validation accuracy/AUROC, capacity), else the
+    validation average accuracy (den/search.py)."""
     try:
         results = run(cfg)
     except DenError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         _log_to_file_only(f"Error: {err}")  # train.log says why the run stopped
+        if in_search() and not isinstance(err, RunInterrupted):
+            # the search records this trial as failed, with the message, and goes on
+            raise TrialError(str(err)) from None
         print(f"\nError: {err}\n", file=sys.stderr)
         sys.exit(err.exit_code)
-    return float(results["val_final"]["avg_acc"])
+    return task_return(results)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
-"""Hydra sweeps through the real entry point: joblib and submitit_local launchers, the optuna
-search (resumable from its SQLite storage), and den.compare over the jobs a sweep produced
-(the SLURM launcher: test_slurm_queue.py and test_slurm_cluster.py)."""
+"""Hydra sweeps through the real entry point: joblib and submitit_local launchers, the
+single-objective optuna search (the multi-objective one: test_search.py), and den.compare over
+the jobs a sweep produced (the SLURM launcher: test_slurm_queue.py and test_slurm_cluster.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -63,24 +64,25 @@ def test_parallel_launchers_run_every_job_and_compare_reads_them(
     assert "| finetune | 1 |" in report and "| stl | 1 |" in report
 
 
-def test_optuna_search_finishes_and_continues_from_its_storage(tiny_mnist_root, tmp_path):
+def test_single_objective_optuna_search_maximises_validation_accuracy(tiny_mnist_root, tmp_path):
     optuna = pytest.importorskip("optuna")
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    search = (
+    journal = tmp_path / "study.journal"
+    multirun(
         "hparams_search=den_optuna",
-        "hydra.sweeper.n_trials=3",
-        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.n_trials=2",
+        f"hydra.sweeper.storage={journal}",
+        f"hydra.sweep.dir={tmp_path / 'search'}",
+        root=tiny_mnist_root,
     )
-    multirun(*search, f"hydra.sweep.dir={tmp_path / 'first'}", root=tiny_mnist_root)
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
     study = optuna.load_study(study_name="den_pmnist", storage=storage)
-    assert len(study.trials) == 3
-    assert all(0.0 <= t.value <= 1.0 for t in study.trials)  # validation average accuracy
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
-    assert len(result_dirs(tmp_path / "first")) == 3
-
-    multirun(*search, f"hydra.sweep.dir={tmp_path / 'second'}", root=tiny_mnist_root)
-    study = optuna.load_study(study_name="den_pmnist", storage=storage)
-    assert [t.number for t in study.trials] == list(range(6))  # the same study, continued
+    assert [t.number for t in study.trials] == [0, 1]
+    for trial in study.trials:  # the value is the run's validation average accuracy
+        results = json.loads((Path(trial.user_attrs["job_dir"]) / "results.json").read_text())
+        assert trial.value == results["val_final"]["avg_acc"]
     assert {"strategy.tau", "strategy.k", "strategy.sigma", "strategy.l1", "strategy.lam"} == set(
         study.trials[0].params
     )
