@@ -20,6 +20,8 @@ except ImportError:  # Python 3.10: the same behaviour from a str mixin
     class StrEnum(str, Enum):  # type: ignore[no-redef]
         def __str__(self) -> str:
             return str(self.value)
+
+
 from typing import Any
 
 from hydra.core.config_store import ConfigStore

@@ -51,14 +51,18 @@ class DENConfig(StrategyConfig):
     tau: float = 0.01  # expand when the loss after selective retraining exceeds this (loss_thr)
     sigma: float = 0.05  # split fully connected units that drift more (code spl_thr; paper 0.002)
     sigma_conv: float = 0.02  # the same for conv filters (paper)
-    prox_scale: ProxScale = ProxScale.step  # step: threshold l1 per step (code) | lr: lr * l1 (textbook prox)
+    prox_scale: ProxScale = (
+        ProxScale.step
+    )  # step: threshold l1 per step (code) | lr: lr * l1 (textbook prox)
     head_l1: float | None = None  # L1 of the sparse head fit (step 1.1); None = l1
     head_fit_iters: int | None = None  # sparse head fit of step 1; None = trainer.max_iters
     search_first_output_only: bool = False  # True = the code's search over head column 0 only
     split_train: bool = True  # train with lambda before measuring drift (paper Eq. 4)
     split_always: bool = True  # False = split only after an expansion (the code)
     max_split_per_layer: int | None = None  # cap, most drifted first (the code caps at k)
-    expansion_loss: ExpansionLoss = ExpansionLoss.train  # train | val: the data loss compared with tau
+    expansion_loss: ExpansionLoss = (
+        ExpansionLoss.train
+    )  # train | val: the data loss compared with tau
 
 
 class DENStrategy(Strategy):
