@@ -70,7 +70,7 @@ def run_stream(
         for line in lines:
             logger.log_evaluation(line)
         summary = _task_summary(record, i)
-        logger.log_task(i, summary)
+        logger.log_task(i, {**summary, "report": report})  # the strategy's diagnostics
         # The checkpoint first: results.json never reports a task the checkpoint lacks, so a
         # run killed between the two writes resumes after every task results.json shows.
         if on_task_end is not None:

@@ -9,6 +9,7 @@ the key or file (exit status 2); ``HYDRA_FULL_ERROR=1`` shows the traceback inst
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import platform
@@ -28,6 +29,7 @@ from den.errors import ConfigError, DenError
 from den.interrupt import RunInterrupted, install_handlers
 from den.loggers import build_logger
 from den.models.network import build_network
+from den.provenance import method_name, versions
 from den.results import RunRecord, print_summary, write_json_atomic
 from den.runner import run_stream
 from den.strategies.registry import build_strategy
@@ -87,6 +89,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         base_params=base.num_parameters(),
         meta={
             "experiment": cfg.experiment,
+            "method": method_name(cfg),  # the strategy config chosen, e.g. den_pmnist
             "strategy": cfg.strategy.name,
             "stream": cfg.stream.name,
             "model": cfg.model.name,
@@ -94,7 +97,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "seeds": {"stream": cfg.seed, "init": cfg.seed, "batches": cfg.seed + 1},
             "device": str(device),
             "threads": torch.get_num_threads(),
-            "versions": {"torch": torch.__version__, "python": platform.python_version()},
+            "versions": {
+                **versions(),
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+            },
             "config": OmegaConf.to_container(cfg, resolve=True),
         },
     )
@@ -113,7 +120,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         device,
         output_dir,
     )
-    logger = build_logger(cfg.logger, output_dir, record.meta["config"], job_info(cfg))
+    logger = build_logger(cfg.logger, output_dir, record.meta, job_info(cfg, output_dir, device))
     logger.load_state_dict(logger_state)
     install_handlers()
     failed = True
@@ -145,9 +152,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return results
 
 
-def job_info(cfg: DictConfig) -> dict[str, str]:
-    """W&B grouping of this job: ``group`` = experiment (plus the sweep id in a multirun),
-    ``job_type`` = strategy, ``name`` = the job's overrides (or strategy and seed)."""
+def job_info(cfg: DictConfig, output_dir: Path, device: torch.device) -> dict[str, Any]:
+    """W&B identity of this job (see :class:`den.loggers.WandbLogger`).
+
+    ``group`` = the sweep: ``<experiment>-<sweep dir>`` in a multirun, ``<experiment>-<run
+    dir>`` for a single run (``logger.group`` overrides both, e.g. to gather single runs);
+    ``job_type`` = the method (the strategy config chosen); ``name`` = method, seed and a
+    short hash of the other overrides (the same for the seeds of one setting), under 40
+    characters; ``tags`` = experiment, stream, method; ``device`` = the device used."""
     multirun, overrides, sweep_id = False, "", ""
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -159,10 +171,18 @@ def job_info(cfg: DictConfig) -> dict[str, str]:
         sweep_id = Path(hydra_cfg.sweep.dir).name
     except ValueError:  # not started by Hydra (tests, notebooks)
         pass
+    method = method_name(cfg)
+    setting = ",".join(
+        o for o in overrides.split(",") if o and not o.startswith(("seed=", "strategy="))
+    )
+    digest = hashlib.sha1(setting.encode()).hexdigest()[:6] if setting else ""
+    name = f"{method[:24]}-s{cfg.seed}" + (f"-{digest}" if digest else "")
     return {
-        "group": f"{cfg.experiment}-{sweep_id}" if multirun else str(cfg.experiment),
-        "job_type": str(cfg.strategy.name),
-        "name": overrides or f"{cfg.strategy.name}-seed{cfg.seed}",
+        "group": f"{cfg.experiment}-{sweep_id if multirun else output_dir.name}",
+        "job_type": method,
+        "name": name,
+        "tags": [str(cfg.experiment), str(cfg.stream.name), method],
+        "device": str(device),
     }
 
 
