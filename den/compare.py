@@ -141,7 +141,7 @@ def find_runs(paths: Sequence[str | Path]) -> Found:
         try:
             results = read_results(file)
         except ValueError as err:
-            log.warning("skipped %s: it %s", file, err)
+            print(f"Warning: skipped {file}: it {err}", file=sys.stderr)
             found.bad.append((file, str(err)))
             continue
         if results.get("status") == "complete":
@@ -218,7 +218,7 @@ def run_values(results: dict[str, Any]) -> dict[str, float]:
     out["learned_auroc"] = learned(results["auroc_matrix"])
     out["bwt"] = float(final.get("bwt", backward_transfer(results["acc_matrix"])))
     out["forgetting"] = float(final.get("forgetting", forgetting(results["acc_matrix"])))
-    out["auroc_bwt"] = float(final.get("auroc_bwt", backward_transfer(results["auroc_matrix"])))
+    out["auroc_bwt"] = backward_transfer(results["auroc_matrix"])  # older runs lack the key
     out["auroc_forgetting"] = forgetting(results["auroc_matrix"])
     out["capacity"] = float(final.get("capacity", math.nan))
     out["nonzero_capacity"] = float(final.get("nonzero_capacity", math.nan))
