@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,8 @@ def test_sweep_is_one_group_with_a_job_type_per_method(multirun):
         # the device used, not "auto"; den's version and commit; no where-files-live keys
         assert run["config"]["device"] == results["device"] == "cpu"
         assert run["config"]["versions"]["den"] == results["versions"]["den"]
+        if (REPO_ROOT / ".git").exists():  # den's commit, "-dirty" with uncommitted changes
+            assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", results["versions"]["git_commit"])
         assert "paths" not in run["config"] and "root" not in run["config"]["stream"]
         assert run["exit_code"] == 0
     assert sorted(by_method) == ["den_pmnist", "finetune"]
