@@ -123,7 +123,24 @@ def read_results(file: Path) -> dict[str, Any]:
         missing = [k for k in REQUIRED_KEYS if k not in results]
         if missing:
             raise ValueError(f"lacks {', '.join(missing)}")
+        for key in ("acc_matrix", "auroc_matrix"):
+            if not lower_triangle(results[key], results["tasks_done"]):
+                raise ValueError(f"has no [tasks_done x tasks_done] {key} of numbers")
     return results
+
+
+def lower_triangle(matrix: Any, size: Any) -> bool:
+    """Whether ``matrix`` has ``size`` rows with numbers at and below the diagonal."""
+    if not isinstance(size, int) or size < 1 or not isinstance(matrix, list):
+        return False
+    if len(matrix) != size:
+        return False
+    return all(
+        isinstance(row, list)
+        and len(row) > i
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in row[: i + 1])
+        for i, row in enumerate(matrix)
+    )
 
 
 def find_runs(paths: Sequence[str | Path]) -> Found:

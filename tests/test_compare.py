@@ -254,6 +254,16 @@ def test_bad_results_files_are_named_skipped_and_the_rest_reported(sweep, tmp_pa
         "corrupt": '{"status": "complete", "acc_mat',
         "list": "[]",
         "no_config": json.dumps({"status": "complete", "final": {}}),
+        "bad_matrix": json.dumps(
+            {
+                "status": "complete",
+                "config": {},
+                "final": {},
+                "tasks_done": 2,
+                "acc_matrix": [[0.9]],
+                "auroc_matrix": [[0.9], [0.8, 0.7]],
+            }
+        ),  # fmt: skip
     }
     for name, text in bad.items():
         (runs / name).mkdir()
@@ -266,6 +276,7 @@ def test_bad_results_files_are_named_skipped_and_the_rest_reported(sweep, tmp_pa
         ("corrupt", "is not valid JSON"),
         ("list", "holds a JSON list"),
         ("no_config", "has no 'config'"),
+        ("bad_matrix", "has no [tasks_done x tasks_done] acc_matrix"),
     ):
         path = runs / name / "results.json"
         assert f"skipped {path}: it {why}" in captured.err
