@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import logging
 import netrc
 import os
@@ -33,7 +34,8 @@ class Logger:
         """One evaluation: after learning task ``row['after_task']``, task ``row['task']``."""
 
     def log_task(self, task_index: int, metrics: dict[str, Any]) -> None:
-        """Summary metrics after learning task ``task_index`` (0-based)."""
+        """Summary metrics after learning task ``task_index`` (0-based), and under
+        ``report`` what the strategy reported about the task (DEN: selected, kept, split...)."""
 
     def log_final(self, results: dict[str, Any]) -> None:
         """The finished run's results.json content."""
@@ -89,24 +91,37 @@ class CSVLogger(Logger):
 
 
 class WandbLogger(Logger):
-    """One W&B run per job: per-task metrics on a ``task`` axis, training loss on a
-    ``train/step`` axis, accuracy/AUROC matrices as tables, final metrics in the summary.
+    """One W&B run per job, laid out as a dashboard that compares methods.
+
+    - group = the sweep, job_type = the method (the strategy config chosen, e.g.
+      ``den_pmnist``), name = method, seed and a short hash of the other overrides, tags =
+      experiment, stream, method (built by :func:`den.train.job_info`);
+    - the run config = the resolved config without where files live (``paths``,
+      ``stream.root``, ``logger``...), with the device actually used, the method and den's
+      version and git commit;
+    - on the ``task`` axis (1-based): test/val averages, each task's accuracy and AUROC,
+      capacity and, under ``diagnostics/``, what the strategy reported (DEN: units selected,
+      expansion units kept, units split, widths, non-zero parameters, per layer);
+    - on the ``train/step`` axis: the training loss of each phase (``train/<phase>/loss``:
+      DEN's sparse, selective, expansion, split_retrain... apart) and the learning rate;
+    - at the end: the accuracy/AUROC matrices as annotated heatmaps, every final metric as a
+      ``final/*`` summary key, and results.json plus ``.hydra/`` as an artifact.
 
     Never stops training: if ``wandb.init`` or any later call fails (no network, bad key,
     invalid mode), it warns once and the run continues with its local files only.
 
     Args:
         cfg: the ``logger`` config (:class:`den.config.WandbLoggerConfig`).
-        run_config: the resolved config of the job (the W&B run config).
+        meta: the run record's metadata (``config``, ``method``, ``versions``...).
         output_dir: the run directory; offline files go to ``<output_dir>/wandb``.
-        job: ``group``, ``job_type`` and ``name`` for the run (built by :mod:`den.train`).
+        job: ``group``, ``job_type``, ``name``, ``tags`` and ``device`` of the run.
     """
 
     def __init__(
-        self, cfg: Any, run_config: dict[str, Any], output_dir: str | Path, job: dict[str, str]
+        self, cfg: Any, meta: dict[str, Any], output_dir: str | Path, job: dict[str, Any]
     ) -> None:
         self.cfg = cfg
-        self.run_config = run_config
+        self.run_config = wandb_config(meta, job.get("device"))
         self.output_dir = Path(output_dir)
         self.job = job
         self.run: Any = None
@@ -128,7 +143,7 @@ class WandbLogger(Logger):
                 group=self.cfg.group or self.job["group"],
                 job_type=self.job["job_type"],
                 name=self.job["name"],
-                tags=list(self.cfg.tags),
+                tags=list(dict.fromkeys([*self.job.get("tags", []), *self.cfg.tags])),
                 notes=self.cfg.notes,
                 config=self.run_config,
                 dir=str(self.output_dir),
@@ -139,7 +154,7 @@ class WandbLogger(Logger):
             )
             self.run_id = self.run.id
             self.run.define_metric("task")
-            for prefix in ("test", "val", "progress"):
+            for prefix in ("test", "val", "progress", "diagnostics"):
                 self.run.define_metric(f"{prefix}/*", step_metric="task")
             self.run.define_metric("train/step")
             self.run.define_metric("train/*", step_metric="train/step")
@@ -168,7 +183,7 @@ class WandbLogger(Logger):
         self._log(
             {
                 "train/step": self.train_step,
-                "train/loss": event["loss"],
+                f"train/{event['phase']}/loss": event["loss"],
                 "train/lr": event["lr"],
                 "train/task": event["task"] + 1,
             }
@@ -190,6 +205,7 @@ class WandbLogger(Logger):
         for row in self._rows:
             data[f"{row['split']}/acc_task{row['task'] + 1}"] = row["acc"]
             data[f"{row['split']}/auroc_task{row['task'] + 1}"] = row["auroc"]
+        data.update(diagnostics(metrics.get("report") or {}))
         self._rows = []
         self._log(data)
 
@@ -199,24 +215,32 @@ class WandbLogger(Logger):
         try:
             import wandb
 
-            n = results["tasks_done"]
-            columns = ["after task", *(f"task {j + 1}" for j in range(n))]
-            tables = {}
-            for key in ("acc_matrix", "auroc_matrix"):
-                rows = [[i + 1, *row[:n]] for i, row in enumerate(results[key])]
-                tables[key] = wandb.Table(columns=columns, data=rows)
-            capacity = wandb.Table(
-                columns=["task", "capacity"],
-                data=[[i + 1, c] for i, c in enumerate(results["capacity_per_task"])],
-            )
-            tables["capacity_curve"] = wandb.plot.line(
-                capacity, "task", "capacity", title="Capacity after each task"
-            )
-            self.run.log(tables)
-            self.run.summary.update({f"final/{k}": v for k, v in results["final"].items()})
+            from den.plots import matrix_figure, pyplot
+
+            images = {}
+            for key, name in (("acc_matrix", "test accuracy"), ("auroc_matrix", "test AUROC")):
+                title = f"{results.get('method', '')} seed {results.get('seed')}: {name}"
+                fig = matrix_figure(results[key], title, name)
+                images[key] = wandb.Image(fig)
+                pyplot().close(fig)
+            self.run.log(images)
+            self.run.summary.update(final_summary(results))
             self.run.summary.update(compact_results(results))
+            self._log_artifact()
         except Exception as err:  # noqa: BLE001
             self._give_up("log_final", err)
+
+    def _log_artifact(self) -> None:
+        """results.json and the Hydra config (.hydra/) of the run directory, as one artifact."""
+        import wandb
+
+        artifact = wandb.Artifact(
+            f"run-{self.run.id}", type="run-results", description=str(self.output_dir)
+        )
+        artifact.add_file(str(self.output_dir / "results.json"))
+        if (self.output_dir / ".hydra").is_dir():
+            artifact.add_dir(str(self.output_dir / ".hydra"), name=".hydra")
+        self.run.log_artifact(artifact)
 
     # ----------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -260,6 +284,7 @@ class WandbLogger(Logger):
 # The keys of results.json that den.compare needs, stored in the W&B summary under "results".
 COMPACT_KEYS = (
     "status",
+    "method",
     "strategy",
     "stream",
     "seed",
@@ -279,6 +304,75 @@ COMPACT_KEYS = (
 
 def compact_results(results: dict[str, Any]) -> dict[str, Any]:
     return {"results": {k: results[k] for k in COMPACT_KEYS if k in results}}
+
+
+# Config keys that say where files live or how the run is watched, not what ran.
+NOISE_KEYS = ("paths", "logger", "resume", "stream.root", "stream.download", "trainer.progress")
+
+
+def wandb_config(meta: dict[str, Any], device: str | None) -> dict[str, Any]:
+    """The W&B run config: the resolved config without :data:`NOISE_KEYS`, with the device
+    used (``device`` in the config says ``auto``; it is kept as ``device_requested``), the
+    method and den's version and git commit."""
+    config = json.loads(json.dumps(meta.get("config", {}), default=str))  # a deep copy
+    for dotted in NOISE_KEYS:
+        *parents, last = dotted.split(".")
+        node = config
+        for part in parents:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(last, None)
+    if "device" in config:
+        config["device_requested"] = config["device"]
+    config["device"] = device or meta.get("device")
+    config["method"] = meta.get("method")
+    config["versions"] = meta.get("versions", {})
+    return config
+
+
+# Per-layer lists and scalars of a strategy's task report worth a curve on the task axis.
+DIAGNOSTIC_LISTS = {
+    "selected": "selected",  # DEN: units selected for selective retraining
+    "expansion_added": "added",  # DEN: units added before group sparsity
+    "expansion_kept": "kept",  # DEN: added units kept after it
+    "split": "split",  # DEN: drifted units split (copied)
+    "over_sigma": "over_sigma",  # DEN: units past sigma (before the split cap)
+    "widths": "width",  # units per layer after the task
+}
+DIAGNOSTIC_SCALARS = ("expansion_loss", "expanded", "nonzero_params", "params_task")
+
+
+def diagnostics(report: dict[str, Any]) -> dict[str, float]:
+    """``diagnostics/<what>/layer<l>`` (1-based layers) and ``diagnostics/<scalar>`` from a
+    strategy's report of one task; {} for strategies that report none of them."""
+    out: dict[str, float] = {}
+    for key, name in DIAGNOSTIC_LISTS.items():
+        values = report.get(key)
+        if isinstance(values, list):
+            for layer, value in enumerate(values, 1):
+                out[f"diagnostics/{name}/layer{layer}"] = value
+            out[f"diagnostics/{name}/total"] = sum(values)
+    for key in DIAGNOSTIC_SCALARS:
+        value = report.get(key)
+        if isinstance(value, bool | int | float):
+            out[f"diagnostics/{key}"] = float(value)
+    return out
+
+
+def final_summary(results: dict[str, Any]) -> dict[str, float]:
+    """Every final metric as a top-level ``final/*`` summary key: the ``final`` block (avg
+    acc, AUROC, BWT, forgetting, capacity and, when recorded, non-zero capacity), the mean
+    accuracy and AUROC of each task right after it was learned, wall time, peak memory."""
+    out = {f"final/{k}": v for k, v in results.get("final", {}).items()}
+    for key, name in (("acc_matrix", "learned_acc"), ("auroc_matrix", "learned_auroc")):
+        matrix = results.get(key) or []
+        diagonal = [row[j] for j, row in enumerate(matrix) if row[j] is not None]
+        if diagonal:
+            out[f"final/{name}"] = sum(diagonal) / len(diagonal)
+    for key in ("wall_time_s", "peak_rss_mib", "tasks_done"):
+        if key in results:
+            out[f"final/{key}"] = results[key]
+    return out
 
 
 def resolve_wandb_mode(mode: str | None) -> str:
@@ -307,8 +401,8 @@ def has_wandb_key() -> bool:
 def build_logger(
     cfg: Any,
     output_dir: str | Path,
-    run_config: dict[str, Any] | None = None,
-    job: dict[str, str] | None = None,
+    meta: dict[str, Any] | None = None,
+    job: dict[str, Any] | None = None,
 ) -> Logger:
     """The one place a logger config becomes a logger."""
     from den.errors import ConfigError
@@ -319,7 +413,7 @@ def build_logger(
         return CSVLogger(output_dir)
     if cfg.name == "wandb":
         job = job or {"group": "default", "job_type": "run", "name": Path(output_dir).name}
-        return WandbLogger(cfg, run_config or {}, output_dir, job)
+        return WandbLogger(cfg, meta or {}, output_dir, job)
     raise ConfigError(
         "logger.name", cfg.name, "unknown logger", "use logger=none, logger=csv or logger=wandb"
     )

@@ -7,8 +7,10 @@ for j <= i (entries above the diagonal are None). All metrics take fractions and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a function needs it: den.compare starts fast
+    import torch
 
 Matrix = Sequence[Sequence[float | None]]
 
@@ -28,6 +30,8 @@ def binary_auroc(scores: torch.Tensor, positive: torch.Tensor) -> float:
     n_neg = positive.numel() - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
+    import torch
+
     scores = scores.double()
     _, inverse, counts = torch.unique(scores, sorted=True, return_inverse=True, return_counts=True)
     # rank of the first of each group of tied values, then the group's average rank (1-based)
@@ -43,6 +47,8 @@ def mean_auroc(logits: torch.Tensor, y: torch.Tensor) -> float:
 
     Classes absent from ``y`` (or present alone) are skipped.
     """
+    import torch
+
     probs = torch.softmax(logits.double(), dim=1)
     values = [binary_auroc(probs[:, c], y == c) for c in range(logits.shape[1])]
     values = [v for v in values if v == v]

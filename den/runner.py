@@ -75,7 +75,7 @@ def run_stream(
         for line in metrics_lines(record, i):
             logger.log_evaluation(line)
         summary = _task_summary(record, i)
-        logger.log_task(i, summary)
+        logger.log_task(i, {**summary, "report": report})  # the strategy's diagnostics
         # The checkpoint first: neither metrics.jsonl nor results.json ever reports a task the
         # checkpoint lacks, so a run killed between the writes resumes after every task shown.
         if on_task_end is not None:

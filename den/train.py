@@ -9,6 +9,7 @@ the key or file (exit status 2); ``HYDRA_FULL_ERROR=1`` shows the traceback inst
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import platform
@@ -29,6 +30,7 @@ from den.files import write_json_atomic
 from den.interrupt import RunInterrupted, install_handlers
 from den.loggers import build_logger
 from den.models.network import build_network
+from den.provenance import method_name, versions
 from den.results import RunRecord, print_summary, write_metrics
 from den.runner import run_stream
 from den.schemas import register_configs
@@ -109,6 +111,7 @@ def _run_in(cfg: DictConfig, output_dir: Path, resuming: bool, started: float) -
         base_params=base.num_parameters(),
         meta={
             "experiment": cfg.experiment,
+            "method": method_name(cfg),  # the strategy config chosen, e.g. den_pmnist
             "strategy": cfg.strategy.name,
             "stream": cfg.stream.name,
             "model": cfg.model.name,
@@ -116,7 +119,11 @@ def _run_in(cfg: DictConfig, output_dir: Path, resuming: bool, started: float) -
             "seeds": {"stream": cfg.seed, "init": cfg.seed, "batches": cfg.seed + 1},
             "device": str(device),
             "threads": torch.get_num_threads(),
-            "versions": {"torch": str(torch.__version__), "python": platform.python_version()},
+            "versions": {
+                **versions(),
+                "torch": str(torch.__version__),
+                "python": platform.python_version(),
+            },
             "config": config_container(cfg),
         },
     )
@@ -142,7 +149,7 @@ def _run_in(cfg: DictConfig, output_dir: Path, resuming: bool, started: float) -
         device,
         output_dir,
     )
-    logger = build_logger(cfg.logger, output_dir, record.meta["config"], job_info(cfg))
+    logger = build_logger(cfg.logger, output_dir, record.meta, job_info(cfg, output_dir, device))
     logger.load_state_dict(logger_state)
     failed = True
     try:
@@ -179,9 +186,14 @@ def config_container(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
 
 
-def job_info(cfg: DictConfig) -> dict[str, str]:
-    """W&B grouping of this job: ``group`` = experiment (plus the sweep id in a multirun),
-    ``job_type`` = strategy, ``name`` = the job's overrides (or strategy and seed)."""
+def job_info(cfg: DictConfig, output_dir: Path, device: torch.device) -> dict[str, Any]:
+    """W&B identity of this job (see :class:`den.loggers.WandbLogger`).
+
+    ``group`` = the sweep: ``<experiment>-<sweep dir>`` in a multirun, ``<experiment>-<run
+    dir>`` for a single run (``logger.group`` overrides both, e.g. to gather single runs);
+    ``job_type`` = the method (the strategy config chosen); ``name`` = method, seed and a
+    short hash of the other overrides (the same for the seeds of one setting), under 40
+    characters; ``tags`` = experiment, stream, method; ``device`` = the device used."""
     multirun, overrides, sweep_id = False, "", ""
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -193,10 +205,18 @@ def job_info(cfg: DictConfig) -> dict[str, str]:
         sweep_id = Path(hydra_cfg.sweep.dir).name
     except ValueError:  # not started by Hydra (tests, notebooks)
         pass
+    method = method_name(cfg)
+    setting = ",".join(
+        o for o in overrides.split(",") if o and not o.startswith(("seed=", "strategy="))
+    )
+    digest = hashlib.sha1(setting.encode()).hexdigest()[:6] if setting else ""
+    name = f"{method[:24]}-s{cfg.seed}" + (f"-{digest}" if digest else "")
     return {
-        "group": f"{cfg.experiment}-{sweep_id}" if multirun else str(cfg.experiment),
-        "job_type": str(cfg.strategy.name),
-        "name": overrides or f"{cfg.strategy.name}-seed{cfg.seed}",
+        "group": f"{cfg.experiment}-{sweep_id if multirun else output_dir.name}",
+        "job_type": method,
+        "name": name,
+        "tags": [str(cfg.experiment), str(cfg.stream.name), method],
+        "device": str(device),
     }
 
 

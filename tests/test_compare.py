@@ -6,16 +6,29 @@ import csv
 import json
 import shutil
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
 import den.train as train_module
-from den.compare import average_curve, compare, main
+from den.compare import CompareError, average_curve, compare, main
 from den.schemas import register_configs
 
 from conftest import REPO_ROOT
+
+PLOTS = {
+    metric: (
+        f"avg_{metric}_curve.png",
+        f"{metric}_per_task.png",
+        f"{metric}_vs_capacity.png",
+        f"{metric}_vs_wall_time.png",
+        f"{metric}_matrices.png",
+    )
+    for metric in ("acc", "auroc")
+}
 
 BASE = (
     "+experiment=pmnist",
@@ -50,6 +63,18 @@ def sweep(tiny_mnist_root, tmp_path_factory) -> Path:
     return root
 
 
+def table_head(report: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith("| method |"))
+
+
+def rewrite(run: Path, change) -> dict:
+    """Apply ``change`` to the results.json of ``run``; return the new content."""
+    results = json.loads((run / "results.json").read_text())
+    change(results)
+    (run / "results.json").write_text(json.dumps(results))
+    return results
+
+
 def test_report_groups_seeds_and_gives_mean_and_std(sweep, tmp_path):
     report = compare([sweep], out=tmp_path / "report").read_text()
     finetune = [
@@ -60,9 +85,12 @@ def test_report_groups_seeds_and_gives_mean_and_std(sweep, tmp_path):
     mean, std = statistics.fmean(finetune), statistics.stdev(finetune)
     assert f"| finetune | 2 | {mean:.4f} ± {std:.4f} |" in row
     assert any(line.startswith("| stl | 1 |") for line in report.splitlines())
-    for png in ("avg_acc_curve.png", "acc_vs_capacity.png", "acc_matrices.png"):
+    for png in PLOTS["acc"]:
         assert (tmp_path / "report" / png).stat().st_size > 10_000
         assert f"]({png})" in report
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == len(PLOTS["acc"])  # self-contained
+    assert "<td>finetune</td><td>2</td>" in page
     csv_rows = (tmp_path / "report" / "summary.csv").read_text().splitlines()
     assert len(csv_rows) == 1 + 3
     # accuracy when learned: the mean of the accuracy matrix's diagonal
@@ -76,7 +104,7 @@ def test_report_groups_seeds_and_gives_mean_and_std(sweep, tmp_path):
 def test_metric_auroc_ranks_and_plots_by_auroc(sweep, tmp_path):
     assert main([str(sweep), "--out", str(tmp_path / "auroc"), "--metric", "auroc"]) == 0
     report = (tmp_path / "auroc" / "report.md").read_text()
-    for png in ("avg_auroc_curve.png", "auroc_vs_capacity.png", "auroc_matrices.png"):
+    for png in PLOTS["auroc"]:
         assert (tmp_path / "auroc" / png).stat().st_size > 10_000
         assert f"]({png})" in report
     finals: dict[str, list[float]] = {}
@@ -90,7 +118,7 @@ def test_metric_auroc_ranks_and_plots_by_auroc(sweep, tmp_path):
     assert sorted(ranked) == ["finetune", "stl"]
     assert ranked[0] == max(finals, key=lambda label: statistics.fmean(finals[label]))
     assert "AUROC when learned" in report
-    head = [cell.strip() for cell in report.splitlines()[4].split("|")]
+    head = [cell.strip() for cell in table_head(report).split("|")]
     assert "BWT (AUROC)" in head and "BWT" not in head  # accuracy's BWT is not shown
 
 
@@ -102,16 +130,18 @@ def test_metric_auroc_gives_backward_transfer_and_forgetting_on_auroc(sweep, tmp
     (run / "results.json").write_text(json.dumps(results))
     report = compare([run], out=tmp_path / "out", metric="auroc").read_text()
     lines = report.splitlines()
-    head = [c.strip() for c in lines[4].split("|")[1:-1]]
+    head = [c.strip() for c in table_head(report).split("|")[1:-1]]
     row = [c.strip() for c in next(x for x in lines if x.startswith("| finetune |")).split("|")]
     cells = dict(zip(head, row[1:-1], strict=True))
-    assert cells["BWT (AUROC)"] == "-0.2000 ± 0.0000"
-    assert cells["forgetting (AUROC)"] == "0.2000 ± 0.0000"
-    assert cells["AUROC when learned"] == "0.8500 ± 0.0000"
-    assert cells["peak MiB"] == f"{results['peak_rss_mib']:.0f} ± 0"
+    # one run: the value alone, no "± 0.0000"
+    assert cells["BWT (AUROC)"] == "-0.2000"
+    assert cells["forgetting (AUROC)"] == "0.2000"
+    assert cells["AUROC when learned"] == "0.8500"
+    assert cells["peak MiB"] == f"{results['peak_rss_mib']:.0f}"
+    assert not any("±" in line for line in lines if line.startswith("| "))
     # the accuracy report of the same run keeps accuracy's BWT (not the AUROC one)
     acc = compare([run], out=tmp_path / "acc").read_text()
-    assert f"{results['final']['bwt']:+.4f} ± 0.0000" in acc and "BWT (AUROC)" not in acc
+    assert f"| {results['final']['bwt']:+.4f} |" in acc and "BWT (AUROC)" not in acc
 
 
 def test_unfinished_runs_are_listed_not_averaged(sweep, tmp_path):
@@ -122,7 +152,8 @@ def test_unfinished_runs_are_listed_not_averaged(sweep, tmp_path):
     (runs / "1" / "results.json").write_text(json.dumps(results))
     report = compare([runs]).read_text()
     assert "| finetune | 1 |" in report
-    assert "Not complete" in report and str(runs / "1") in report
+    assert "Not complete" in report
+    assert "- `1`" in report.split("Not complete")[1]  # relative to the report beside it
 
 
 def test_same_strategy_with_different_settings_is_two_groups(sweep, tmp_path):
@@ -137,9 +168,12 @@ def test_same_strategy_with_different_settings_is_two_groups(sweep, tmp_path):
 
 def test_nothing_to_compare_is_a_clear_error(tmp_path, capsys):
     assert main([str(tmp_path / "missing")]) == 2
-    assert "does not exist" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="no complete run"):
-        compare([tmp_path])
+    assert "missing does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 2  # the same status as a missing path
+    assert "no complete run" in capsys.readouterr().err
+    with pytest.raises(CompareError, match="no results.json at all"):
+        compare([tmp_path / "empty"])
 
 
 class FakeRun:
@@ -167,9 +201,172 @@ def test_wandb_mode_reads_the_same_figures_from_the_api(sweep, tmp_path, monkeyp
             return [FakeRun(r) for r in all_results] + [FakeRun(all_results[0], "crashed")]
 
     monkeypatch.setattr(wandb, "Api", FakeApi)
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     remote = compare([], out=tmp_path / "remote", wandb_path="me/den", wandb_group="g1")
     text = remote.read_text()
     assert seen == {"path": "me/den", "filters": {"group": "g1"}}
     table = [line for line in local.splitlines() if line.startswith("| ")]
     assert table == [line for line in text.splitlines() if line.startswith("| ")]
     assert "Not complete" in text  # the crashed run is listed, not averaged
+
+
+def test_methods_sharing_a_strategy_name_are_told_apart(sweep, tmp_path):
+    """den_pmnist and den both record strategy.name=den: the config chosen keeps them apart."""
+    runs = tmp_path / "runs"
+    shutil.copytree(sweep, runs)
+
+    def as_method(method: str, sigma: float):
+        def change(results: dict) -> None:
+            results["method"] = method
+            results["config"]["strategy"]["sigma"] = sigma
+
+        return change
+
+    rewrite(runs / "0", as_method("den_pmnist", 0.01))
+    rewrite(runs / "1", as_method("den", 0.05))
+    report = compare([runs]).read_text()
+    assert "| den_pmnist | 1 |" in report and "| den | 1 |" in report
+    assert "sigma" not in table_head(report)
+
+
+def test_streams_get_a_table_each_never_one_ranking(sweep, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(sweep, runs)
+
+    def other_stream(results: dict) -> None:
+        results["stream"] = results["config"]["stream"]["name"] = "split_mnist"
+
+    rewrite(runs / "2", other_stream)
+    report = compare([runs], out=tmp_path / "out").read_text()
+    assert report.count("| method |") == 2
+    assert "## pmnist, 2 tasks" in report and "## split_mnist, 2 tasks" in report
+    for png in PLOTS["acc"]:
+        assert (tmp_path / "out" / f"pmnist_{png}").is_file()
+        assert (tmp_path / "out" / f"split_mnist_{png}").is_file()
+    section = report.split("## split_mnist")[1]
+    assert "| stl | 1 |" in section and "finetune" not in section.split("Runs:")[0]
+
+
+def test_bad_results_files_are_named_skipped_and_the_rest_reported(sweep, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    shutil.copytree(sweep, runs)
+    bad = {
+        "corrupt": '{"status": "complete", "acc_mat',
+        "list": "[]",
+        "no_config": json.dumps({"status": "complete", "final": {}}),
+        "bad_matrix": json.dumps(
+            {
+                "status": "complete",
+                "config": {},
+                "final": {},
+                "tasks_done": 2,
+                "acc_matrix": [[0.9]],
+                "auroc_matrix": [[0.9], [0.8, 0.7]],
+            }
+        ),  # fmt: skip
+    }
+    for name, text in bad.items():
+        (runs / name).mkdir()
+        (runs / name / "results.json").write_text(text)
+    assert main([str(runs), "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| finetune | 2 |" in report and "| stl | 1 |" in report
+    for name, why in (
+        ("corrupt", "is not valid JSON"),
+        ("list", "holds a JSON list"),
+        ("no_config", "has no 'config'"),
+        ("bad_matrix", "has no [tasks_done x tasks_done] acc_matrix"),
+    ):
+        path = runs / name / "results.json"
+        assert f"skipped {path}: it {why}" in captured.err
+        assert f"`{path}: it {why}" in report
+
+
+def test_nonzero_capacity_is_shown_beside_stored_capacity_when_recorded(sweep, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(sweep, runs)
+    assert "non-zero capacity" not in table_head(compare([runs]).read_text())
+
+    def sparse(results: dict) -> None:
+        results["final"]["nonzero_capacity"] = 0.4321
+
+    rewrite(runs / "2", sparse)
+    report = compare([runs]).read_text()
+    head = [c.strip() for c in table_head(report).split("|")[1:-1]]
+    assert head.index("non-zero capacity") == head.index("capacity") + 1
+    stl = [
+        c.strip()
+        for c in next(x for x in report.splitlines() if x.startswith("| stl |")).split("|")
+    ]
+    assert stl[1:-1][head.index("non-zero capacity")] == "0.43"
+    finetune = next(x for x in report.splitlines() if x.startswith("| finetune |"))
+    assert "| – |" in finetune  # not recorded by these runs
+
+
+def test_help_and_a_whole_report_never_import_torch(sweep, tmp_path):
+    code = (
+        "import sys\n"
+        "from den.compare import main\n"
+        f"assert main([{str(sweep)!r}, '--out', {str(tmp_path / 'r')!r}]) == 0\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("no torch")
+
+
+def test_wandb_without_an_api_key_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert main(["--wandb", "someone/den", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "needs an API key" in err and "WANDB_API_KEY" in err and "Traceback" not in err
+
+
+def chromium() -> str | None:
+    return next(
+        (p for n in ("chromium", "chromium-browser", "google-chrome") if (p := shutil.which(n))),
+        None,
+    )
+
+
+@pytest.mark.skipif(chromium() is None, reason="no chromium (apt-get install -y chromium)")
+def test_html_report_renders_in_a_headless_browser(sweep, tmp_path):
+    """The one-file report, opened by a real browser: the screenshot shows the table and
+    the plots (non-blank, many colours), and the page needs no other file."""
+    from PIL import Image
+
+    out = tmp_path / "report"
+    compare([sweep], out=out)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(out / "report.html", alone / "report.html")  # without the PNG files
+    shot = tmp_path / "shot.png"
+    cmd = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,2000",
+        f"--screenshot={shot}",
+        (alone / "report.html").as_uri(),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1280, 2000)
+    pixels = list(image.getdata())
+    non_white = sum(1 for p in pixels if sum(p) < 3 * 235) / len(pixels)
+    colours = len(set(image.resize((320, 500)).getdata()))
+    assert non_white > 0.05, f"only {non_white:.1%} of the page is drawn"
+    assert colours > 200, f"{colours} colours: the plots did not render"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,7 @@ def read_wandb_run(run_file: Path) -> dict:
     store = datastore.DataStore()
     store.open_for_scan(str(run_file))
     out: dict = {"history": [], "summary": {}, "config": {}, "exit_code": None, "id": None}
+    out["artifacts"] = []
     while (data := store.scan_data()) is not None:
         record = wandb_internal_pb2.Record()
         record.ParseFromString(data)
@@ -56,9 +58,13 @@ def read_wandb_run(run_file: Path) -> dict:
         elif kind == "summary":
             for item in record.summary.update:
                 out["summary"][item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+        elif kind == "artifact":
+            files = {entry.path for entry in record.artifact.manifest.contents}
+            out["artifacts"].append({"type": record.artifact.type, "files": files})
         elif kind == "run":
             out["id"] = record.run.run_id
             out["group"], out["job_type"] = record.run.run_group, record.run.job_type
+            out["name"], out["tags"] = record.run.display_name, list(record.run.tags)
             for item in record.run.config.update:
                 out["config"][item.key] = json.loads(item.value_json)
         elif kind == "exit":
@@ -72,7 +78,8 @@ def wandb_files(run_dir: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def multirun(tiny_mnist_root, tmp_path_factory) -> Path:
-    """Two jobs (seeds 0 and 1) of one multirun, logging to W&B offline."""
+    """A 2-method x 2-seed sweep (DEN as +experiment=pmnist picks it, and fine-tuning; seeds
+    0 and 1) of one multirun, logging to W&B offline."""
     sweep = tmp_path_factory.mktemp("wandb_sweep")
     env = {k: v for k, v in os.environ.items() if k not in ("DEN_DATA_ROOT", "WANDB_API_KEY")}
     env.update(WANDB_MODE="offline", OMP_NUM_THREADS="1")
@@ -83,6 +90,7 @@ def multirun(tiny_mnist_root, tmp_path_factory) -> Path:
         "-m",
         *TINY,
         f"stream.root={tiny_mnist_root}",
+        "strategy=den_pmnist,finetune",
         "seed=0,1",
         f"hydra.sweep.dir={sweep}",
     ]
@@ -91,32 +99,70 @@ def multirun(tiny_mnist_root, tmp_path_factory) -> Path:
     return sweep
 
 
-def test_offline_run_has_task_metrics_training_loss_and_summary(multirun):
-    [job] = multirun.glob("0_*")
-    results = json.loads((job / "results.json").read_text())
-    [run_file] = wandb_files(job)
-    run = read_wandb_run(run_file)
+def sweep_runs(sweep: Path) -> list[tuple[dict, dict]]:
+    """(results.json, W&B run read back) of every job of the sweep."""
+    out = []
+    for job in sorted(p for p in sweep.iterdir() if (p / "results.json").is_file()):
+        [run_file] = wandb_files(job)
+        out.append((json.loads((job / "results.json").read_text()), read_wandb_run(run_file)))
+    return out
+
+
+def test_sweep_is_one_group_with_a_job_type_per_method(multirun):
+    runs = sweep_runs(multirun)
+    assert len(runs) == 4
+    assert {run["group"] for _, run in runs} == {f"pmnist-{multirun.name}"}  # the sweep
+    by_method: dict[str, list[dict]] = {}
+    for results, run in runs:
+        by_method.setdefault(run["job_type"], []).append(run)
+        assert results["method"] == run["job_type"]  # the strategy config chosen
+        assert len(run["name"]) < 40 and run["name"].startswith(run["job_type"])
+        assert {"pmnist", run["job_type"]} <= set(run["tags"])
+        # the device used, not "auto"; den's version and commit; no where-files-live keys
+        assert run["config"]["device"] == results["device"] == "cpu"
+        assert run["config"]["versions"]["den"] == results["versions"]["den"]
+        if (REPO_ROOT / ".git").exists():  # den's commit, "-dirty" with uncommitted changes
+            assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", results["versions"]["git_commit"])
+        assert "paths" not in run["config"] and "root" not in run["config"]["stream"]
+        assert run["exit_code"] == 0
+    assert sorted(by_method) == ["den_pmnist", "finetune"]
+    assert [len(v) for v in by_method.values()] == [2, 2]
+    names = [run["name"] for _, run in runs]
+    assert len(set(names)) == 4  # seeds apart
+
+
+def test_offline_run_has_task_metrics_phase_losses_diagnostics_and_summary(multirun):
+    results, run = next((r, w) for r, w in sweep_runs(multirun) if r["method"] == "den_pmnist")
     per_task = [row for row in run["history"] if "task" in row]
-    assert [row["task"] for row in per_task] == [1, 2]
+    assert [row["task"] for row in per_task] == [1, 2]  # tasks count from 1
     assert per_task[-1]["test/avg_acc"] == pytest.approx(results["final"]["avg_acc"])
     assert per_task[-1]["test/acc_task1"] == pytest.approx(results["acc_matrix"][1][0])
     assert per_task[-1]["progress/capacity"] == pytest.approx(results["capacity_per_task"][1])
-    losses = [row for row in run["history"] if "train/loss" in row]
-    assert len(losses) >= 2 * 30 // 10 and losses[-1]["train/step"] > losses[0]["train/step"]
-    assert run["summary"]["final/avg_acc"] == pytest.approx(results["final"]["avg_acc"])
-    assert run["summary"]["results"]["acc_matrix"] == results["acc_matrix"]
-    assert run["summary"]["acc_matrix/_type"] == "table-file"  # the matrix as a W&B table
-    assert run["config"]["strategy"]["name"] == "den"
-    assert run["job_type"] == "den" and run["group"].startswith("pmnist-")
-    assert run["exit_code"] == 0
-
-
-def test_each_job_of_a_multirun_has_its_own_run(multirun):
-    jobs = sorted(multirun.glob("[01]_*"))
-    runs = [read_wandb_run(f) for job in jobs for f in wandb_files(job)]
-    assert len(runs) == 2 and runs[0]["id"] != runs[1]["id"]
-    assert runs[0]["group"] == runs[1]["group"]  # one sweep, one group
-    assert [r["config"]["seed"] for r in runs] == [0, 1]
+    # DEN's per-task diagnostics on the task axis, per layer (1-based)
+    report = results["tasks"][1]["report"]
+    assert per_task[-1]["diagnostics/selected/layer1"] == report["selected"][0]
+    for layer, width in enumerate(report["widths"], 1):
+        assert per_task[-1][f"diagnostics/width/layer{layer}"] == width
+    assert per_task[-1]["diagnostics/nonzero_params"] == report["nonzero_params"]
+    # one loss curve per training phase on the train/step axis
+    phases = {k for row in run["history"] for k in row if k.endswith("/loss")}
+    assert {"train/sparse/loss", "train/expansion/loss"} <= phases
+    assert "train/loss" not in phases
+    steps = [row["train/step"] for row in run["history"] if "train/step" in row]
+    assert steps == sorted(steps) and len(steps) >= 2 * 30 // 10
+    # every final metric as a summary key; the matrices as heatmap images
+    summary = run["summary"]
+    assert summary["final/avg_acc"] == pytest.approx(results["final"]["avg_acc"])
+    learned = sum(results["acc_matrix"][j][j] for j in range(2)) / 2
+    assert summary["final/learned_acc"] == pytest.approx(learned)
+    assert summary["final/wall_time_s"] == pytest.approx(results["wall_time_s"])
+    assert summary["final/peak_rss_mib"] == pytest.approx(results["peak_rss_mib"])
+    assert summary["acc_matrix/_type"] == summary["auroc_matrix/_type"] == "image-file"
+    assert summary["results"]["acc_matrix"] == results["acc_matrix"]
+    # results.json and the Hydra config as an artifact
+    [artifact] = run["artifacts"]
+    assert artifact["type"] == "run-results"
+    assert {"results.json", ".hydra/config.yaml", ".hydra/overrides.yaml"} <= artifact["files"]
 
 
 @pytest.fixture()

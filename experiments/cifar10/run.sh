@@ -25,6 +25,12 @@ for experiment in "${experiments[@]}"; do
     stream.source=imagefolder stream.root=$DATA threads=$THREADS logger=none resume=auto ${EXTRA:-} \
     hydra/launcher=joblib hydra.launcher.n_jobs=$N_JOBS \
     hydra.sweep.dir=outputs/cifar10/$experiment 'hydra.sweep.subdir=${hydra.job.override_dirname}'
-  $PY -m den.compare outputs/cifar10/$experiment --out experiments/cifar10/$experiment \
-    --metric $metric
+  # keep each job's results.json beside the report, so den.compare regenerates it from the repo
+  for job in outputs/cifar10/"$experiment"/*/; do
+    [ -f "$job/results.json" ] || continue
+    method=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["method"])' "$job/results.json")
+    mkdir -p "experiments/cifar10/$experiment/runs/$method"
+    cp "$job/results.json" "experiments/cifar10/$experiment/runs/$method/"
+  done
+  $PY -m den.compare experiments/cifar10/$experiment --metric $metric
 done
