@@ -339,6 +339,10 @@ DIAGNOSTIC_LISTS = {
     "over_sigma": "over_sigma",  # DEN: units past sigma (before the split cap)
     "widths": "width",  # units per layer after the task
 }
+DIAGNOSTIC_FRACTIONS = {
+    "selected_fraction": "selected_fraction",  # DEN: selected units / units, per layer
+    "nonzero_fraction": "nonzero_fraction",  # DEN: non-zero weights / weights, per layer
+}
 DIAGNOSTIC_SCALARS = ("expansion_loss", "expanded", "nonzero_params", "params_task")
 
 
@@ -352,6 +356,12 @@ def diagnostics(report: dict[str, Any]) -> dict[str, float]:
             for layer, value in enumerate(values, 1):
                 out[f"diagnostics/{name}/layer{layer}"] = value
             out[f"diagnostics/{name}/total"] = sum(values)
+    for key, name in DIAGNOSTIC_FRACTIONS.items():
+        values = report.get(key)
+        if isinstance(values, list) and values:
+            for layer, value in enumerate(values, 1):
+                out[f"diagnostics/{name}/layer{layer}"] = value
+            out[f"diagnostics/{name}/mean"] = sum(values) / len(values)
     for key in DIAGNOSTIC_SCALARS:
         value = report.get(key)
         if isinstance(value, bool | int | float):
