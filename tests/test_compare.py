@@ -286,6 +286,13 @@ def test_bad_results_files_are_named_skipped_and_the_rest_reported(sweep, tmp_pa
 def test_nonzero_capacity_is_shown_beside_stored_capacity_when_recorded(sweep, tmp_path):
     runs = tmp_path / "runs"
     shutil.copytree(sweep, runs)
+    assert "non-zero capacity" in table_head(compare([runs]).read_text())  # runs record it
+
+    def old_run(results: dict) -> None:  # a results.json from before non-zero counting
+        del results["final"]["nonzero_capacity"], results["final"]["nonzero_params"]
+
+    for run in ("0", "1", "2"):
+        rewrite(runs / run, old_run)
     assert "non-zero capacity" not in table_head(compare([runs]).read_text())
 
     def sparse(results: dict) -> None:

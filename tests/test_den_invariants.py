@@ -225,3 +225,26 @@ def test_timestamped_inference_equals_a_timestamp_masked_reference(stream):
             torch.testing.assert_close(
                 den.predict(x, t), masked_reference(net, x, t), rtol=1e-5, atol=1e-6
             )
+
+
+def test_keep_zeros_leaves_every_pruned_old_connection_at_zero(stream):
+    """With keep_zeros, the connections L1 pruned stay pruned through every later phase. Task 2
+    runs without L1, so nothing but the mask could put a revived weight back to 0 (the
+    default, keep_zeros=false, revives them)."""
+
+    def pruned_then_revived(keep_zeros: bool) -> tuple[int, int]:
+        den = make_sparse_den(keep_zeros=keep_zeros, tau=0.0, sigma=10.0)  # expand, no split
+        den.learn(stream[0])
+        pruned = [w == 0 for w in den.net.weights]
+        den.cfg = dataclasses.replace(den.cfg, l1=0.0, head_l1=0.5)
+        den.learn(stream[1])
+        back = sum(
+            int((w[: p.shape[0], : p.shape[1]][p] != 0).sum())
+            for w, p in zip(den.net.weights, pruned, strict=True)
+        )
+        return sum(int(p.sum()) for p in pruned), back
+
+    pruned, back = pruned_then_revived(keep_zeros=True)
+    assert pruned > 0  # the test needs pruned connections
+    assert back == 0
+    assert pruned_then_revived(keep_zeros=False)[1] > 0

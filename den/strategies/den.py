@@ -60,6 +60,7 @@ class DENConfig(StrategyConfig):
     split_train: bool = True  # train with lambda before measuring drift (paper Eq. 4)
     split_always: bool = True  # False = split only after an expansion (the code)
     max_split_per_layer: int | None = None  # cap, most drifted first (the code caps at k)
+    keep_zeros: bool = False  # True: an old weight that is exactly 0 stays 0 (a pruned connection)
     expansion_loss: ExpansionLoss = (
         ExpansionLoss.train
     )  # train | val: the data loss compared with tau
@@ -322,6 +323,10 @@ def selective_retrain(
             def pull() -> None:
                 ops.add_pull_grad_(anchors, s.cfg.lam)
 
+        masks = None
+        if s.cfg.keep_zeros:  # only the subnetwork's connections move; head t is free
+            masks = [(w != 0).to(w.dtype) for w in sub.weights]
+            masks += [None] * (len(sub.parameters()) - len(masks))
         result = s.fit(
             "selective",
             sub.parameters(),
@@ -330,6 +335,7 @@ def selective_retrain(
             val,
             t,
             val_loss=objective,
+            grad_masks=masks,
             after_step=s.prox([(w, None) for w in (*sub.weights, sub.head_weight)]),
             grad_hook=pull,
         )
@@ -438,13 +444,17 @@ def split_drifted_units(
     """
     net = s.net
     if s.cfg.split_train:
+        trunk_masks = None
+        if s.cfg.keep_zeros:  # old connections and everything of task t's units
+            _, task_masks = ops.task_unit_masks(net, t)
+            trunk_masks = [(w != 0) | m for w, m in zip(net.weights, task_masks, strict=True)]
         s.run_phase(
             "split_train",
             t,
             train,
             val,
             report,
-            None,
+            trunk_masks,
             None,
             None,
             pull_to=prev,
