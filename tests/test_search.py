@@ -171,7 +171,11 @@ def test_pareto_search_finishes_continues_and_its_front_is_reported(
         assert folder.parent == sweep and folder.name.startswith(f"trial_{trial.number:04d}_")
         results = read_results(trial)
         # the study holds validation accuracy and capacity, exactly what the run measured
-        assert trial.values == [results["val_final"]["avg_acc"], results["final"]["capacity"]]
+        # (capacity: the non-zero parameters the run counted, relative to one base network)
+        assert trial.values == [
+            results["val_final"]["avg_acc"],
+            results["final"]["nonzero_capacity"],
+        ]
         overrides = yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text())
         assert f"strategy.k={trial.params['strategy.k']}" in overrides
     log = first.stdout + first.stderr
