@@ -222,6 +222,8 @@ def job_info(cfg: DictConfig, output_dir: Path, device: torch.device) -> dict[st
 
 # Config sections that must match for a resumed run to continue the same experiment.
 RESUME_KEYS = ("stream", "model", "strategy", "trainer", "seed")
+# Settings that change what a run prints, not what it learns: a resume may change them.
+DISPLAY_ONLY_KEYS = frozenset({"trainer.progress", "trainer.log_every"})
 
 
 def resume_dir(cfg: DictConfig, own: str | Path | None = None) -> Path | None:
@@ -295,6 +297,8 @@ def _first_difference(
         return None if saved == now else (key, saved, now)
     # The name first: another strategy differs in its name, not in some option it lacks.
     for name in sorted(set(saved) | set(now), key=lambda n: (n != "name", n)):
+        if f"{key}.{name}" in DISPLAY_ONLY_KEYS:
+            continue
         old, new = saved.get(name, _MISSING), now.get(name, _MISSING)
         if old is _MISSING and name in defaults and new == defaults[name]:
             continue

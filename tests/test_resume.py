@@ -194,3 +194,20 @@ def test_a_run_from_before_a_new_option_resumes_while_the_option_keeps_its_defau
         10,
         3,
     )
+
+
+def test_a_resume_may_change_what_the_run_prints_but_not_what_it_learns():
+    """A run started without progress bars (a sweep) resumes from a terminal with them;
+    the step budget is still checked."""
+    from omegaconf import OmegaConf
+
+    from den.config import TrainerConfig
+    from den.train import _first_difference, _schema_defaults
+
+    node = OmegaConf.structured(TrainerConfig())
+    defaults = _schema_defaults(node)
+    saved = OmegaConf.to_container(node)
+    shown = {**saved, "progress": not saved["progress"], "log_every": saved["log_every"] + 1}
+    assert _first_difference("trainer", saved, shown, defaults) is None
+    longer = {**saved, "max_iters": saved["max_iters"] + 1}
+    assert _first_difference("trainer", saved, longer, defaults)[0] == "trainer.max_iters"

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Regenerate experiments/pmnist/baselines/: DEN and every baseline on permuted MNIST
 # (10 tasks, MLP 784-312-128, real MNIST, the +experiment=pmnist budget), seeds 0, 1, 2, as
-# one Hydra multirun, then the comparison report (mean ± std over seeds, plots).
+# one Hydra multirun; then every run's results.json and .hydra/ are copied into
+# experiments/pmnist/baselines/runs/ (committed) and the comparison report (mean ± std over
+# seeds, plots) is built from that copy, so `python -m den.compare experiments/pmnist/baselines/runs`
+# regenerates it on a fresh clone. DEN runs as den_sparse, the setting chosen on validation
+# data (experiments/pmnist/search); den_pmnist's defaults were picked on test data.
 #   bash experiments/pmnist/run_seeds.sh            # all 33 jobs, N_JOBS at a time
 #   bash experiments/pmnist/run_seeds.sh seed=0     # extra overrides replace the defaults
 # The committed report ran N_JOBS=2 jobs side by side (joblib launcher), one torch thread
@@ -17,8 +21,16 @@ SWEEP=${SWEEP:-outputs/pmnist_seeds}
 N_JOBS=${N_JOBS:-2}
 # Longest strategies first so the two workers finish together.
 $PY -m den.train -m +experiment=pmnist \
-  strategy=den_pmnist,pnn,ewc,si,packnet,lwf,l2,joint,er,stl,finetune seed=0,1,2 \
+  strategy=den_sparse,pnn,ewc,si,packnet,lwf,l2,joint,er,stl,finetune seed=0,1,2 \
   threads=1 logger=none resume=auto "$@" \
   hydra/launcher=joblib hydra.launcher.n_jobs=$N_JOBS \
   hydra.sweep.dir=$SWEEP 'hydra.sweep.subdir=${hydra.job.override_dirname}'
-$PY -m den.compare $SWEEP --out experiments/pmnist/baselines
+RUNS=experiments/pmnist/baselines/runs
+rm -rf "$RUNS" && mkdir -p "$RUNS"
+for run in "$SWEEP"/*/; do
+  [ -f "$run/results.json" ] || continue
+  dest="$RUNS/$(basename "$run")"
+  mkdir -p "$dest"
+  cp "$run/results.json" "$dest/" && cp -r "$run/.hydra" "$dest/"
+done
+$PY -m den.compare "$RUNS" --out experiments/pmnist/baselines
