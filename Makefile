@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: env run test test-slurm bench lint format clean
+.PHONY: env run test test-slow test-slurm bench lint format clean
 
 env: $(STAMP)
 
@@ -17,9 +17,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## the main job: DEN on permuted MNIST (10 tasks)
 	$(PYTHON) -m den.train +experiment=pmnist $(ARGS)
 
-test: $(STAMP)  ## the whole suite (< 10 minutes on 2 cores)
+test: $(STAMP)  ## lint + every test but the slow tier (< 10 minutes on 2 cores)
 	$(VENV)/bin/ruff check den tests hydra_plugins
-	WANDB_MODE=disabled $(PYTHON) -m pytest -q $(ARGS)
+	WANDB_MODE=disabled $(PYTHON) -m pytest -q -m "not slow" $(ARGS)
+
+test-slow: $(STAMP)  ## the slow tier: real processes killed, signalled, swept, searched (~7 min)
+	WANDB_MODE=disabled $(PYTHON) -m pytest -q -m slow $(ARGS)
 
 test-slurm: $(STAMP)  ## hydra/launcher=slurm against a real cluster (starts ../shared/tools/slurm-local)
 	PYTHON=$(PYTHON) bash .ci/test-slurm

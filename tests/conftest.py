@@ -156,6 +156,41 @@ def tiny_imagefolder_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --------------------------------------------------------------------------- the entry point
 
 
+# A 2-task permuted-MNIST run small enough for a test: 200 samples per task, a 16-unit MLP,
+# 20 steps per phase, on the tiny on-disk MNIST (add ``stream.root=<tiny_mnist_root>``).
+TINY_PMNIST = (
+    "+experiment=pmnist",
+    "stream.download=false",
+    "stream.num_tasks=2",
+    "stream.val_size=50",
+    "stream.samples_per_task=200",
+    "trainer.max_iters=20",
+    "trainer.progress=false",
+    "model.hidden=[16]",
+)
+
+
+def child_env(env_extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a ``den.train`` child: no ``DEN_DATA_ROOT`` (a forgotten
+    ``stream.root=`` must not read the real data), W&B disabled, one intra-op thread (see
+    torch.set_num_threads above), the repository importable from any cwd; ``env_extra`` wins."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DEN_DATA_ROOT", "HYDRA_FULL_ERROR")}
+    env["WANDB_MODE"] = "disabled"
+    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    env.update(env_extra or {})
+    return env
+
+
+def _check(cmd: list[str], proc: subprocess.CompletedProcess) -> None:
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited with {proc.returncode}\n"
+            f"--- stdout (tail) ---\n{proc.stdout[-3000:]}\n"
+            f"--- stderr (tail) ---\n{proc.stderr[-3000:]}"
+        )
+
+
 def run_train(
     *overrides: str,
     cwd: str | os.PathLike,
@@ -167,23 +202,49 @@ def run_train(
 
     The process itself runs in the repository root (where ``conf/`` and ``den/`` live);
     ``cwd`` is where the run writes (``hydra.run.dir``): results.json, metrics.jsonl, ...
-    The child gets one intra-op thread (``OMP_NUM_THREADS=1``; ``env_extra`` may override
-    it). With ``check`` a non-zero exit fails the test and shows the tail of the output.
+    The child's environment is :func:`child_env`. With ``check`` a non-zero exit fails the
+    test and shows the tail of the output.
     """
-    env = {k: v for k, v in os.environ.items() if k not in ("DEN_DATA_ROOT", "HYDRA_FULL_ERROR")}
-    env["WANDB_MODE"] = "disabled"
-    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"  # see torch.set_num_threads above
-    env.update(env_extra or {})
     cmd = [sys.executable, "-m", "den.train", *overrides, f"hydra.run.dir={Path(cwd)}"]
     proc = subprocess.run(
-        cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        cmd,
+        cwd=REPO_ROOT,
+        env=child_env(env_extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} exited with {proc.returncode}\n"
-            f"--- stdout (tail) ---\n{proc.stdout[-3000:]}\n"
-            f"--- stderr (tail) ---\n{proc.stderr[-3000:]}"
+    if check:
+        _check(cmd, proc)
+    return proc
+
+
+def run_multirun(
+    *overrides: str,
+    cwd: str | os.PathLike = REPO_ROOT,
+    check: bool = True,
+    start: bool = False,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess | subprocess.Popen:
+    """Run ``python -m den.train -m *overrides`` from ``cwd`` (Hydra's sweep directory is
+    relative to it) with :func:`child_env`. ``start``: return the running process
+    (stdout and stderr merged) instead of waiting for it."""
+    cmd = [sys.executable, "-m", "den.train", "-m", *overrides]
+    if start:
+        return subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=child_env(), capture_output=True, text=True, timeout=timeout
+    )
+    if check:
+        _check(cmd, proc)
     return proc
 
 

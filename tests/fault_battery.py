@@ -888,40 +888,15 @@ CASES: list[Case] = [
     Case("image folder: empty class folder", 13, "file", empty_class_folder, ("class folder",)),
     Case("W&B init time-out advice", 13, "file", wandb_timeout_message, ("logger.init_timeout",)),
     # ---- 2, 3: disk
-    Case(
-        "ENOSPC writing checkpoint.pt (task 2)",
-        3,
-        "disk",
-        disk_fault("checkpoint.pt", errno.ENOSPC, "No space left"),
-        ("checkpoint.pt",),
-    ),
-    Case(
-        "ENOSPC writing results.json (task 2)",
-        3,
-        "disk",
-        disk_fault("results.json", errno.ENOSPC, "No space left"),
-        ("results.json",),
-    ),
-    Case(
-        "EACCES writing checkpoint.pt",
-        3,
-        "disk",
-        disk_fault("checkpoint.pt", errno.EACCES, "Permission denied"),
-        ("hydra.run.dir",),
-    ),
-    Case(
-        "EROFS writing results.json",
-        3,
-        "disk",
-        disk_fault("results.json", errno.EROFS, "Read-only"),
-        ("results.json",),
-    ),
-    Case(
-        "EDQUOT writing checkpoint.pt",
-        3,
-        "disk",
-        disk_fault("checkpoint.pt", errno.EDQUOT, "quota"),
-        ("free space",),
+    *(
+        Case(f"{name} writing {file}", 3, "disk", disk_fault(file, code, text), expect)
+        for name, file, code, text, expect in (
+            ("ENOSPC", "checkpoint.pt", errno.ENOSPC, "No space left", ("checkpoint.pt",)),
+            ("ENOSPC", "results.json", errno.ENOSPC, "No space left", ("results.json",)),
+            ("EACCES", "checkpoint.pt", errno.EACCES, "Permission denied", ("hydra.run.dir",)),
+            ("EROFS", "results.json", errno.EROFS, "Read-only", ("results.json",)),
+            ("EDQUOT", "checkpoint.pt", errno.EDQUOT, "quota", ("free space",)),
+        )
     ),
     Case(
         "crash between checkpoint and metrics.jsonl",

@@ -17,7 +17,7 @@ import den.train as train_module
 from den.compare import CompareError, average_curve, compare, main
 from den.schemas import register_configs
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, TINY_PMNIST
 
 PLOTS = {
     metric: (
@@ -30,16 +30,7 @@ PLOTS = {
     for metric in ("acc", "auroc")
 }
 
-BASE = (
-    "+experiment=pmnist",
-    "stream.download=false",
-    "stream.num_tasks=2",
-    "stream.val_size=50",
-    "stream.samples_per_task=200",
-    "trainer.max_iters=20",
-    "trainer.progress=false",
-    "model.hidden=[16]",
-)
+BASE = TINY_PMNIST
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from fault_battery import CASES, SkipCase, make_env
 
+pytestmark = pytest.mark.slow  # `make test-slow`: about 3 min of real processes
+
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):

@@ -85,6 +85,7 @@ def assert_same_results(a: dict, b: dict) -> None:
             assert phase["train_loss"] == tb["report"]["phases"][name]["train_loss"], name
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_results(uninterrupted, tiny_mnist_root, tmp_path):
     run_dir = tmp_path / "killed"
     proc = start_run(tiny_mnist_root, run_dir)
@@ -106,6 +107,7 @@ def test_killed_run_resumes_to_the_same_results(uninterrupted, tiny_mnist_root, 
     assert results(run_dir)["tasks"][-1]["report"]["widths"] != [312, 128]  # DEN really grew
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly_and_the_run_resumes(uninterrupted, tiny_mnist_root, tmp_path):
     run_dir = tmp_path / "terminated"
     proc = start_run(tiny_mnist_root, run_dir)
@@ -120,6 +122,7 @@ def test_sigterm_stops_cleanly_and_the_run_resumes(uninterrupted, tiny_mnist_roo
     assert_same_results(results(uninterrupted), results(run_dir))
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_different_experiment(uninterrupted, tiny_mnist_root, tmp_path):
     proc = run_train(
         *DEN_RUN,

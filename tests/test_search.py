@@ -21,7 +21,7 @@ from den import pareto
 from den.errors import ConfigError
 from den.search import OBJECTIVES, check_objectives, objective_values, task_return
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, TINY_PMNIST, run_multirun
 
 optuna = pytest.importorskip("optuna")
 
@@ -30,17 +30,7 @@ from hydra_plugins.den_optuna_sweeper.den_optuna_sweeper import (  # noqa: E402
     trial_subdir,
 )
 
-TINY = (
-    "+experiment=pmnist",
-    "stream.download=false",
-    "stream.num_tasks=2",
-    "stream.val_size=50",
-    "stream.samples_per_task=200",
-    "trainer.max_iters=20",
-    "trainer.progress=false",
-    "model.hidden=[16]",
-    "logger=none",
-)
+TINY = (*TINY_PMNIST, "logger=none")
 STUDY = Path("outputs/multirun/pmnist/den_pareto_pmnist")  # the default, under the cwd
 
 
@@ -128,18 +118,7 @@ def test_trial_folders_are_the_number_and_a_short_hash_of_the_overrides():
 def search(*overrides: str, root: Path, cwd: Path, check: bool = True, start: bool = False):
     """``python -m den.train -m TINY hparams_search=den_pareto ...`` run from ``cwd`` (not
     the repository: the study must land under the cwd's outputs/ by absolute path)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DEN_DATA_ROOT", "HYDRA_FULL_ERROR")}
-    env.update(WANDB_MODE="disabled", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
-    cmd = [sys.executable, "-m", "den.train", "-m", *TINY, f"stream.root={root}", *overrides]
-    if start:
-        return subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    if check:
-        assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
-    return proc
+    return run_multirun(*TINY, f"stream.root={root}", *overrides, cwd=cwd, check=check, start=start)
 
 
 def load(journal: Path, name: str = "den_pareto_pmnist"):
@@ -155,6 +134,7 @@ def read_results(trial) -> dict:
     return json.loads((Path(trial.user_attrs["job_dir"]) / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_pareto_search_finishes_continues_and_its_front_is_reported(
     tiny_mnist_root, tmp_path, monkeypatch
 ):
@@ -226,6 +206,7 @@ def test_pareto_search_finishes_continues_and_its_front_is_reported(
     assert all(t.job_dir.parent == copy and t.job_dir.is_dir() for t in moved.trials)
 
 
+@pytest.mark.slow
 def test_two_parallel_jobs_share_one_study(tiny_mnist_root, tmp_path):
     # the joblib launcher runs one batch of two trials at once, both told to one study
     journal = tmp_path / "shared" / "study.journal"  # hydra.sweeper.storage: any journal file
@@ -290,6 +271,7 @@ def scramble_test_labels(root: Path, dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.slow
 def test_the_search_does_not_depend_on_the_test_set(tiny_mnist_root, tmp_path):
     scrambled = scramble_test_labels(tiny_mnist_root, tmp_path / "scrambled")
     studies = {}
@@ -313,6 +295,7 @@ def test_the_search_does_not_depend_on_the_test_set(tiny_mnist_root, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_a_failed_trial_is_recorded_and_the_search_goes_on_unless_all_fail(
     tiny_mnist_root, tmp_path
 ):

@@ -5,45 +5,27 @@ the jobs a sweep produced (the SLURM launcher: test_slurm_queue.py and test_slur
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from den.compare import compare
 
-from conftest import REPO_ROOT
-
-TINY = (
-    "+experiment=pmnist",
-    "stream.download=false",
-    "stream.num_tasks=2",
-    "stream.val_size=50",
-    "stream.samples_per_task=200",
-    "trainer.max_iters=20",
-    "trainer.progress=false",
-    "model.hidden=[16]",
-)
+from conftest import TINY_PMNIST, run_multirun
 
 
 def multirun(*overrides: str, root: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "DEN_DATA_ROOT"}
-    env.update(WANDB_MODE="disabled", OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "den.train", "-m", *TINY, f"stream.root={root}", *overrides]
-    proc = subprocess.run(
-        cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
-    return proc
+    return run_multirun(*TINY_PMNIST, f"stream.root={root}", *overrides, timeout=timeout)
 
 
 def result_dirs(sweep: Path) -> list[Path]:
     return sorted(p.parent for p in sweep.rglob("results.json"))
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+@pytest.mark.parametrize(
+    "launcher", ["joblib", pytest.param("submitit_local", marks=pytest.mark.slow)]
+)
 def test_parallel_launchers_run_every_job_and_compare_reads_them(
     launcher, tiny_mnist_root, tmp_path
 ):
@@ -64,6 +46,7 @@ def test_parallel_launchers_run_every_job_and_compare_reads_them(
     assert "| finetune | 1 |" in report and "| stl | 1 |" in report
 
 
+@pytest.mark.slow
 def test_single_objective_optuna_search_maximises_validation_accuracy(tiny_mnist_root, tmp_path):
     optuna = pytest.importorskip("optuna")
     journal = tmp_path / "study.journal"
