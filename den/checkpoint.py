@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.torch_version import TorchVersion
 
 from den.errors import DataError
 from den.files import write_atomic
@@ -61,7 +62,11 @@ def read_checkpoint(output_dir: str | Path) -> dict[str, Any]:
             "pass the run directory that holds checkpoint.pt as resume=<dir>, or start a new run without resume",
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        # Checkpoints written before the run record stored torch's version as a plain str hold
+        # torch.__version__ itself, a str subclass with comparisons only: allowed, so those
+        # runs still resume.
+        with torch.serialization.safe_globals([TorchVersion]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # damaged, not a torch file, or holding objects other than data
         text = str(err)
         found = [ln.strip() for ln in text.splitlines() if "GLOBAL" in ln]

@@ -172,6 +172,35 @@ def test_checkpoint_keeps_the_logger_state(tmp_path):
     assert loaded.tasks_done == 1
 
 
+def test_a_checkpoint_holding_torchs_version_object_still_loads(tmp_path):
+    """Runs started before the record stored torch's version as a plain str have
+    torch.__version__ (a TorchVersion) in their checkpoint: they must still resume, while any
+    other class stays refused."""
+    import torch
+
+    from den.checkpoint import CHECKPOINT, read_checkpoint, save_checkpoint
+    from den.config import ModelConfig, TrainerConfig
+    from den.errors import DataError
+    from den.results import RunRecord
+    from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
+
+    model = ModelConfig(name="m", arch="mlp", hidden=[4])
+    strategy = FinetuneStrategy(
+        FinetuneConfig(), model, TrainerConfig(), (1, 2, 2), torch.device("cpu"), 0
+    )
+    save_checkpoint(tmp_path, strategy, RunRecord(num_tasks=3, base_params=10, params=[10]), {})
+    path = tmp_path / CHECKPOINT
+    state = torch.load(path, weights_only=True)
+    state["logger"] = {"torch": torch.__version__}
+    assert type(state["logger"]["torch"]).__name__ == "TorchVersion"
+    torch.save(state, path)
+    assert read_checkpoint(tmp_path)["logger"]["torch"] == str(torch.__version__)
+    state["logger"] = {"path": Path("/tmp")}  # any other class: refused, and named
+    torch.save(state, path)
+    with pytest.raises(DataError, match="Path"):
+        read_checkpoint(tmp_path)
+
+
 def test_a_run_from_before_a_new_option_resumes_while_the_option_keeps_its_default():
     """Checkpoints record the whole config; an option added to a schema since then must not
     block resuming when it is left at its default, and must when it is changed."""
