@@ -28,6 +28,12 @@ from den.files import write_atomic
 from den.results import RunRecord
 from den.strategies.base import Strategy
 
+# Checkpoints written before the run record stored torch's version as a plain str hold
+# torch.__version__ itself, a str subclass with comparisons only: allowed, so those runs still
+# resume. (add_safe_globals exists from torch 2.4, the oldest version pyproject admits; the
+# safe_globals context manager only from 2.5.)
+torch.serialization.add_safe_globals([TorchVersion])
+
 CHECKPOINT = "checkpoint.pt"
 FORMAT_VERSION = 1
 _RECORD_FIELDS = {f.name for f in dataclasses.fields(RunRecord)}
@@ -62,11 +68,7 @@ def read_checkpoint(output_dir: str | Path) -> dict[str, Any]:
             "pass the run directory that holds checkpoint.pt as resume=<dir>, or start a new run without resume",
         )
     try:
-        # Checkpoints written before the run record stored torch's version as a plain str hold
-        # torch.__version__ itself, a str subclass with comparisons only: allowed, so those
-        # runs still resume.
-        with torch.serialization.safe_globals([TorchVersion]):
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # damaged, not a torch file, or holding objects other than data
         text = str(err)
         found = [ln.strip() for ln in text.splitlines() if "GLOBAL" in ln]

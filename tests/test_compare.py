@@ -30,8 +30,6 @@ PLOTS = {
     for metric in ("acc", "auroc")
 }
 
-BASE = TINY_PMNIST
-
 
 @pytest.fixture(scope="module")
 def sweep(tiny_mnist_root, tmp_path_factory) -> Path:
@@ -43,7 +41,7 @@ def sweep(tiny_mnist_root, tmp_path_factory) -> Path:
             cfg = compose(
                 "config",
                 overrides=[
-                    *BASE,
+                    *TINY_PMNIST,
                     f"strategy={strategy}",
                     f"seed={seed}",
                     f"stream.root={tiny_mnist_root}",
