@@ -58,8 +58,9 @@ class DenOptunaSweeperConf:
     n_trials: int = 20  # trials this command adds to the study
     n_jobs: int | None = None  # trials per batch; null: what the launcher runs at once
     # search space: key -> interval(a, b) | tag(log, interval(a, b)) | range(a, b, step=s) |
-    # choice(x, y, ...) (Hydra's sweep syntax); a sweep override on the command line adds to it
-    params: dict[str, str] = field(default_factory=dict)
+    # choice(x, y, ...) (Hydra's sweep syntax), or a plain value fixed in every trial; a sweep
+    # override on the command line adds to it; null removes a key an inherited config set
+    params: dict[str, str | None] = field(default_factory=dict)
 
 
 ConfigStore.instance().store(
@@ -134,7 +135,7 @@ class DenOptunaSweeper(Sweeper):
         storage: str | None,
         n_trials: int,
         n_jobs: int | None,
-        params: dict[str, str] | None,
+        params: dict[str, str | None] | None,
     ) -> None:
         self.sampler_cfg = sampler
         self.objectives = {str(k): str(v) for k, v in objectives.items()}
@@ -142,7 +143,8 @@ class DenOptunaSweeper(Sweeper):
         self.storage = storage
         self.n_trials = n_trials
         self.n_jobs = n_jobs
-        self.params = {str(k): str(v) for k, v in (params or {}).items()}
+        # null drops a key (den_pareto.yaml removes den_optuna.yaml's tau and sigma)
+        self.params = {str(k): str(v) for k, v in (params or {}).items() if v is not None}
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher: Any = None
