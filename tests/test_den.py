@@ -177,6 +177,22 @@ def test_drifted_unit_is_duplicated_and_original_keeps_old_weights(stream):
     assert net.weights[1][5, 0].item() == pytest.approx(prev[1][0][5, 0].item() + 0.1)
 
 
+@pytest.mark.parametrize("sigma, runs", [(100.0, False), (0.0, True)])
+def test_split_train_if_drifted_runs_the_phase_only_when_a_unit_passed_sigma(stream, sigma, runs):
+    den = make_den(split_train_if_drifted=True, sigma=sigma, tau=0.0, lam=0.01)
+    den.learn(stream[0])
+    report = den.learn(stream[1])
+    assert report["split_train_skipped"] is not runs
+    assert ("split_train" in report["phases"]) is runs
+    if runs:
+        assert sum(report["split"]) > 0  # at sigma 0 the trained units drift and split
+    else:
+        assert report["split"] == [0, 0]
+    always = make_den(sigma=100.0, tau=0.0, lam=0.01)  # the default trains before measuring
+    always.learn(stream[0])
+    assert "split_train" in always.learn(stream[1])["phases"]
+
+
 def test_timestamped_inference_equals_the_sliced_network(stream):
     den = make_den(tau=0.0, sigma=0.0, lam=0.01)
     for task in stream:

@@ -58,6 +58,9 @@ class DENConfig(StrategyConfig):
     head_fit_iters: int | None = None  # sparse head fit of step 1; None = trainer.max_iters
     search_first_output_only: bool = False  # True = the code's search over head column 0 only
     split_train: bool = True  # train with lambda before measuring drift (paper Eq. 4)
+    # True: run split training only when some old unit drifted past sigma in selective
+    # retraining (neither the paper nor the code: a cost saving, experiments/bench/README.md)
+    split_train_if_drifted: bool = False
     split_always: bool = True  # False = split only after an expansion (the code)
     max_split_per_layer: int | None = None  # cap, most drifted first (the code caps at k)
     keep_zeros: bool = False  # True: an old weight that is exactly 0 stays 0 (a pruned connection)
@@ -443,7 +446,16 @@ def split_drifted_units(
     moved by at most sigma per unit (the rest). Returns the number of copies per layer.
     """
     net = s.net
-    if s.cfg.split_train:
+    run_split_train = s.cfg.split_train
+    if run_split_train and s.cfg.split_train_if_drifted:
+        # Expansion leaves old units' old weights alone, so this is selective retraining's
+        # drift: when no unit is past sigma, no unit would split on the code's measurement.
+        run_split_train = any(
+            bool((ops.unit_drift(w, b, p) > s.sigma_of(layer)).any())
+            for layer, (w, b, p) in enumerate(zip(net.weights, net.biases, prev, strict=True))
+        )
+        report["split_train_skipped"] = not run_split_train
+    if run_split_train:
         trunk_masks = None
         if s.cfg.keep_zeros:  # old connections and everything of task t's units
             _, task_masks = ops.task_unit_masks(net, t)
