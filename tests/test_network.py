@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import pytest
@@ -158,3 +159,44 @@ def test_delete_units_removes_their_rows_and_consumer_columns():
     assert tuple(net.weights[1].shape) == (5, 7)
     with pytest.raises(RuntimeError):
         net.delete_units(0, torch.tensor([0]), task_id=1)  # a unit of task 0
+
+
+@pytest.mark.parametrize(
+    "make_cfg, input_shape",
+    [
+        (lambda: mlp_cfg(hidden=[7, 6, 5]), (1, 6, 6)),  # layer 2 needs its whole input grad
+        (lambda: conv_cfg(hidden=[9, 5]), (3, 8, 8)),  # linear layers after the convs
+    ],
+)
+def test_frozen_old_units_gives_the_same_gradients_where_the_expansion_masks_allow(
+    make_cfg, input_shape
+):
+    from den.strategies import den_ops as ops
+
+    torch.manual_seed(0)
+    net = build_network(make_cfg(), input_shape)
+    net.add_head(3, 0)
+    old = net.widths()
+    net.add_head(4, 1)
+    for layer in range(net.num_layers):
+        net.append_units(layer, task_id=1, count=2)
+    fresh, masks = ops.task_unit_masks(net, 1)  # what DEN's expansion lets move
+    x, y = torch.rand(11, *input_shape), torch.randint(0, 4, (11,))
+
+    def grads(fast: bool) -> list[torch.Tensor]:
+        net.zero_grad(set_to_none=True)
+        with net.frozen_old_units(old) if fast else contextlib.nullcontext():
+            torch.nn.functional.cross_entropy(net(x, 1), y).backward()
+        return [p.grad.clone() for p in [*net.weights, *net.biases, net.head_weights[1]]]
+
+    full, fast = grads(False), grads(True)
+    allowed = [*masks, *fresh, torch.ones_like(net.head_weights[1], dtype=torch.bool)]
+    for g_full, g_fast, mask, param in zip(
+        full, fast, allowed, [*net.weights, *net.biases, net.head_weights[1]], strict=True
+    ):
+        mask = mask.expand_as(param)
+        assert torch.allclose(g_fast[mask], g_full[mask], rtol=1e-5, atol=1e-7)
+        if param.ndim == 2 and param is not net.head_weights[1]:  # a linear layer's old block
+            assert not g_fast[~mask].any()
+    # the plain backward does compute gradients for the frozen block (the masks discard them)
+    assert any(g[~m.expand_as(g)].abs().sum() > 0 for g, m in zip(full, masks, strict=True))

@@ -16,8 +16,9 @@ one contiguous block of columns) and 1 otherwise. A conv weight is [n_l, n_{l-1}
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -97,6 +98,8 @@ class MultiHeadNet(nn.Module):
         else:
             self.head_block = h * w if self.kinds[-1] == "conv" else 1
         self._width_cache: dict[int, list[int]] = {}
+        # (rows, cols, input_grad_from) per layer while :meth:`frozen_old_units` is active
+        self._frozen_blocks: list[tuple[int, int, int]] | None = None
 
     # ----------------------------------------------------------------- structure
     @property
@@ -279,7 +282,35 @@ class MultiHeadNet(nn.Module):
         the flattened input) with the given weight: [N, n_l, H, W] or [N, n_l]."""
         if self.kinds[layer] == "conv":
             return F.conv2d(h, weight, bias, padding=self.kernel_size // 2)
-        return F.linear(h.flatten(1) if h.ndim > 2 else h, weight, bias)
+        h = h.flatten(1) if h.ndim > 2 else h
+        frozen = self._frozen_blocks[layer] if self._frozen_blocks else None
+        if frozen and torch.is_grad_enabled() and weight is self.weights[layer]:
+            return _FrozenBlockLinear.apply(h, weight, bias, *frozen)
+        return F.linear(h, weight, bias)
+
+    @contextlib.contextmanager
+    def frozen_old_units(self, old_widths: Sequence[int]) -> Iterator[None]:
+        """Within: the fully connected layers' backward skips what cannot train when only
+        units appended after ``old_widths`` learn (DEN's expansion and post-split retrain,
+        whose masks freeze every old unit's weights from old inputs and its bias): the
+        gradient of ``W_l[:old_l, :old_{l-1} * block_l]`` and ``b_l[:old_l]``, and the input
+        gradient of old units whose own inputs are all frozen (layer 0's). Same gradients on
+        every entry the masks let move; the old block's weight gradient is 0 instead of a
+        value the mask would zero."""
+        blocks = []
+        for layer in range(self.num_layers):
+            rows = old_widths[layer]
+            cols = (self.input_units(layer) if layer == 0 else old_widths[layer - 1]) * (
+                self.in_blocks[layer]
+            )
+            # Old units of layer 0 read only the data: their outputs carry no gradient, so
+            # layer 1 needs its input gradient for the new units' columns only.
+            blocks.append((rows, cols, cols if layer == 1 else 0))
+        self._frozen_blocks = blocks
+        try:
+            yield
+        finally:
+            self._frozen_blocks = None
 
     def activation(self, layer: int, z: torch.Tensor) -> torch.Tensor:
         """ReLU, and max-pooling after a conv layer (pooled first: max and ReLU commute, and
@@ -363,6 +394,41 @@ class MultiHeadNet(nn.Module):
                     plist[i] = nn.Parameter(torch.empty(shape, device=device))
                 i += 1
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+class _FrozenBlockLinear(torch.autograd.Function):
+    """``F.linear(h, weight, bias)`` whose block ``weight[:rows, :cols]`` and ``bias[:rows]``
+    are frozen and whose input gradient is needed from column ``grad_from`` on (0 = all).
+    Shapes: h [N, n_in], weight [n_out, n_in], bias [n_out].
+
+    The backward computes the weight gradient of the new rows (all columns) and of the old
+    rows' new columns only; for a grown layer that is a fraction of the full ``dz^T h``."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, rows, cols, grad_from):  # type: ignore[override]
+        ctx.save_for_backward(h, weight)
+        ctx.block = (rows, cols, grad_from)
+        return F.linear(h, weight, bias)
+
+    @staticmethod
+    def backward(ctx, dz):  # type: ignore[override]
+        h, weight = ctx.saved_tensors
+        rows, cols, grad_from = ctx.block
+        dh = dw = db = None
+        if ctx.needs_input_grad[0]:
+            if grad_from == 0:
+                dh = dz @ weight
+            else:
+                dh = torch.zeros_like(h)
+                dh[:, grad_from:] = dz @ weight[:, grad_from:]
+        if ctx.needs_input_grad[1]:
+            dw = torch.zeros_like(weight)
+            dw[rows:] = dz[:, rows:].t() @ h
+            dw[:rows, cols:] = dz[:, :rows].t() @ h[:, cols:]
+        if ctx.needs_input_grad[2]:
+            db = torch.zeros_like(dz[0])
+            db[rows:] = dz[:, rows:].sum(0)
+        return dh, dw, db, None, None, None
 
 
 def check_model_config(cfg: ModelConfig) -> None:
