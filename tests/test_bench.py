@@ -48,9 +48,10 @@ def test_full_run_accounting_adds_up(tmp_path, tiny_mnist_root, run_train):
     )  # fmt: skip
     results = json.loads((run_dir / "results.json").read_text())
     phases = results["tasks"][1]["report"]["phases"]
+    k = results["config"]["strategy"]["k"]
     assert phases["expansion"]["widths"] == [
-        w + 10 for w in results["tasks"][0]["report"]["widths"]
-    ]  # k = 10 new units per layer, before the dead ones are deleted
+        w + k for w in results["tasks"][0]["report"]["widths"]
+    ]  # k new units per layer, before the dead ones are deleted
     assert 0 < phases["selective"]["val_seconds"] < phases["selective"]["seconds"]
 
     out = tmp_path / "full_run.md"
