@@ -123,7 +123,10 @@ def twin(row: dict, device: torch.device) -> BarePhase:
         masks[len(weights) - 1] = None  # only selective retraining masks the new head
     phase = BarePhase(weights, biases, masks, l1=l1, weight_decay=l2)
     if kind in ("selective", "split_train"):
-        prev_sizes = [in_features, *row["prev_widths"]]
+        # Selective retraining trains the compacted selection, all of it old units: its pull
+        # covers the whole subnetwork. Split training pulls the block of the previous widths.
+        old = row["widths"] if kind == "selective" else row["prev_widths"]
+        prev_sizes = [in_features, *old]
         phase.prev = [
             (rand(o, i), rand(o)) for i, o in zip(prev_sizes[:-1], prev_sizes[1:], strict=True)
         ]
