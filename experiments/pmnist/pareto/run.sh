@@ -28,4 +28,7 @@ for trial in "$SWEEP"/trial_*/; do
   mkdir -p "$dest/.hydra"
   cp "$trial/results.json" "$dest/" && cp "$trial/.hydra/overrides.yaml" "$dest/.hydra/"
 done
-$PY -m den.pareto "$HERE"
+$PY -m den.pareto "$HERE"   # the front; the committed report adds the chosen trial: --choose
+# the choice: the most accurate trial within the projected capacity budgets (search.md, chosen.json)
+$PY experiments/pmnist/select_on_validation.py "$HERE" \
+  --keys strategy.l1 strategy.k strategy.gl strategy.lam --out "$HERE"
