@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = []
-    for path in sorted(args.sweep.rglob("results.json")):
+    for path in sorted(args.sweep.glob("*/results.json")):  # one run per subfolder
         run = load(path)
         if run.get("status") != "complete":
             continue
