@@ -289,14 +289,16 @@ class MultiHeadNet(nn.Module):
         return F.linear(h, weight, bias)
 
     @contextlib.contextmanager
-    def frozen_old_units(self, old_widths: Sequence[int]) -> Iterator[None]:
-        """Within: the fully connected layers' backward skips what cannot train when only
-        units appended after ``old_widths`` learn (DEN's expansion and post-split retrain,
-        whose masks freeze every old unit's weights from old inputs and its bias): the
-        gradient of ``W_l[:old_l, :old_{l-1} * block_l]`` and ``b_l[:old_l]``, and the input
-        gradient of old units whose own inputs are all frozen (layer 0's). Same gradients on
-        every entry the masks let move; the old block's weight gradient is 0 instead of a
-        value the mask would zero."""
+    def frozen_old_units(self, task_id: int) -> Iterator[None]:
+        """Within: the fully connected layers' backward skips what cannot train when only the
+        units of task ``task_id`` learn (DEN's expansion and post-split retrain, whose masks
+        freeze every older unit's weights from older inputs and its bias). With ``old`` the
+        widths of task ``task_id - 1`` (a prefix of every layer), it skips the gradient of
+        ``W_l[:old_l, :old_{l-1} * block_l]`` and ``b_l[:old_l]``, and the input gradient of
+        old units whose own inputs are all frozen (layer 0's). Same gradients on every entry
+        the masks let move; the old block's weight gradient is 0 instead of a value the mask
+        would zero."""
+        old_widths = self.widths_at(task_id - 1)
         blocks = []
         for layer in range(self.num_layers):
             rows = old_widths[layer]

@@ -390,7 +390,6 @@ def expand_network(
     group-lasso proximal steps, then delete the new units whose group went to zero. Returns
     units kept per layer."""
     net = s.net
-    old_widths = net.widths()
     added = [s.expansion_size(layer) for layer in range(net.num_layers)]
     add_units_everywhere(net, t, added)
     fresh, trunk_masks = ops.task_unit_masks(net, t)
@@ -398,7 +397,7 @@ def expand_network(
         (net.weights[layer], net.biases[layer], fresh[layer]) for layer in range(net.num_layers)
     ]
     # Only the new units' weights learn: the backward skips the old block's gradients.
-    with net.frozen_old_units(old_widths):
+    with net.frozen_old_units(t):
         s.run_phase("expansion", t, train, val, report, trunk_masks, fresh, None, groups=groups)
     kept = delete_dead_units(net, t)
     report["expansion_added"] = added
@@ -502,6 +501,6 @@ def split_drifted_units(
         top = net.num_layers - 1
         head_mask = torch.ones_like(net.head_weights[t], dtype=torch.bool)
         head_mask[:, net.unit_columns(top, originals[top], t)] = False
-        with net.frozen_old_units([pw.shape[0] for pw, _ in prev]):
+        with net.frozen_old_units(t):
             s.run_phase("split_retrain", t, train, val, report, trunk_masks, fresh, head_mask)
     return copies
