@@ -193,6 +193,23 @@ def test_split_train_if_drifted_runs_the_phase_only_when_a_unit_passed_sigma(str
     assert "split_train" in always.learn(stream[1])["phases"]
 
 
+def test_phase_budgets_cap_each_phase_and_default_to_the_trainers(stream):
+    budgets = {"selective_iters": 7, "expansion_iters": 11, "split_iters": 13}
+    den = make_den(head_fit_iters=5, tau=0.0, sigma=0.0, lam=0.01, **budgets)
+    den.learn(stream[0])
+    phases = den.learn(stream[1])["phases"]
+    steps = {name: phase["steps"] for name, phase in phases.items()}
+    # patience 0: every phase runs exactly its budget
+    assert steps == {
+        "head_fit": 5,
+        "selective": 7,
+        "expansion": 11,
+        "split_train": 13,
+        "split_retrain": 13,
+    }
+    assert make_den().learn(stream[0])["phases"]["sparse"]["steps"] == 40  # trainer.max_iters
+
+
 def test_timestamped_inference_equals_the_sliced_network(stream):
     den = make_den(tau=0.0, sigma=0.0, lam=0.01)
     for task in stream:
@@ -247,6 +264,8 @@ def test_config_rejects_negative_thresholds():
 
     with pytest.raises(ConfigError, match="strategy.sigma"):
         DENStrategy.check_config(dataclasses.replace(DENConfig(), sigma=-1.0))
+    with pytest.raises(ConfigError, match="strategy.expansion_iters"):
+        DENStrategy.check_config(dataclasses.replace(DENConfig(), expansion_iters=-5))
 
 
 def test_closed_form_pull_gradient_equals_autograd_bit_for_bit(stream):

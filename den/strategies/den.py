@@ -56,6 +56,12 @@ class DENConfig(StrategyConfig):
     )  # step: threshold l1 per step (code) | lr: lr * l1 (textbook prox)
     head_l1: float | None = None  # L1 of the sparse head fit (step 1.1); None = l1
     head_fit_iters: int | None = None  # sparse head fit of step 1; None = trainer.max_iters
+    # Step budgets of the other phases; None = trainer.max_iters. Not in the paper or the code
+    # (both give every phase the same budget): a cost setting, chosen on validation
+    # (experiments/bench/README.md, "Phase budgets").
+    selective_iters: int | None = None  # selective retraining of the subnetwork (step 1.3)
+    expansion_iters: int | None = None  # training of the new units (step 2)
+    split_iters: int | None = None  # split training and the retrain after a split (step 3)
     search_first_output_only: bool = False  # True = the code's search over head column 0 only
     split_train: bool = True  # train with lambda before measuring drift (paper Eq. 4)
     # True: run split training only when some old unit drifted past sigma in selective
@@ -92,7 +98,15 @@ class DENStrategy(Strategy):
             raise ConfigError(
                 "strategy.expansion_loss", cfg.expansion_loss, "unknown", "use train or val"
             )
-        for key in ("k_conv", "head_fit_iters", "max_split_per_layer", "head_l1"):
+        for key in (
+            "k_conv",
+            "head_fit_iters",
+            "selective_iters",
+            "expansion_iters",
+            "split_iters",
+            "max_split_per_layer",
+            "head_l1",
+        ):
             value = getattr(cfg, key)
             if value is not None and value < 0:
                 raise ConfigError(f"strategy.{key}", value, "must be >= 0", "use a count or null")
@@ -341,6 +355,7 @@ def selective_retrain(
             grad_masks=masks,
             after_step=s.prox([(w, None) for w in (*sub.weights, sub.head_weight)]),
             grad_hook=pull,
+            max_iters=s.cfg.selective_iters,
         )
         sub.write_back()
         report["phases"]["selective"] = {**result.as_dict(), "widths": report["selected"]}
@@ -398,7 +413,18 @@ def expand_network(
     ]
     # Only the new units' weights learn: the backward skips the old block's gradients.
     with net.frozen_old_units(t):
-        s.run_phase("expansion", t, train, val, report, trunk_masks, fresh, None, groups=groups)
+        s.run_phase(
+            "expansion",
+            t,
+            train,
+            val,
+            report,
+            trunk_masks,
+            fresh,
+            None,
+            groups=groups,
+            max_iters=s.cfg.expansion_iters,
+        )
     kept = delete_dead_units(net, t)
     report["expansion_added"] = added
     report["expansion_kept"] = kept
@@ -472,6 +498,7 @@ def split_drifted_units(
             None,
             None,
             pull_to=prev,
+            max_iters=s.cfg.split_iters,
         )
     copies = []
     drift_max = []
@@ -502,5 +529,15 @@ def split_drifted_units(
         head_mask = torch.ones_like(net.head_weights[t], dtype=torch.bool)
         head_mask[:, net.unit_columns(top, originals[top], t)] = False
         with net.frozen_old_units(t):
-            s.run_phase("split_retrain", t, train, val, report, trunk_masks, fresh, head_mask)
+            s.run_phase(
+                "split_retrain",
+                t,
+                train,
+                val,
+                report,
+                trunk_masks,
+                fresh,
+                head_mask,
+                max_iters=s.cfg.split_iters,
+            )
     return copies
