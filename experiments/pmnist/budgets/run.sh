@@ -3,7 +3,7 @@
 # stage 1, strategy.selective_iters x strategy.expansion_iters in {1000, 2000, the trainer's
 # 4300}; stage 2, strategy.split_iters in {500, 1000} at stage 1's choice; seeds 0 and 1, on the first 3 tasks of +experiment=pmnist (den_pmnist), 2 jobs at a time,
 # one thread each. Every run's results.json and .hydra/overrides.yaml are copied here, then
-# choose_budgets.py applies the choice rule (validation accuracy only) and writes choice.md.
+# experiments/pmnist/choose_cheapest.py applies the choice rule (validation accuracy only) and writes choice.md.
 #   bash experiments/pmnist/budgets/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -29,4 +29,5 @@ for run in "$SWEEP"/*/; do
   mkdir -p "$dest/.hydra"
   cp "$run/results.json" "$dest/" && cp "$run/.hydra/overrides.yaml" "$dest/.hydra/"
 done
-$PY "$HERE/choose_budgets.py" "$HERE/runs" --out "$HERE/choice.md"
+$PY experiments/pmnist/choose_cheapest.py "$HERE/runs" --prefer steps \
+  --keys selective_iters expansion_iters split_iters --out "$HERE/choice.md"

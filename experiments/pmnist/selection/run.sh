@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# How wide DEN's selection is on permuted MNIST, and what it is worth (README.md here):
+# strategy.head_l1 (the sparse head fit's own L1) in {l1 (null), 0.3, 1, 3, 10}, seeds 0 and 1,
+# on the first 3 tasks of +experiment=pmnist (den_pmnist), 2 jobs at a time, one thread each.
+# Records are copied to runs/; experiments/pmnist/choose_cheapest.py applies the rule (validation only).
+#   bash experiments/pmnist/selection/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+export DEN_DATA_ROOT="${DEN_DATA_ROOT:-../shared/data}"
+PY=.venv/bin/python
+SWEEP=${SWEEP:-outputs/pmnist_selection}
+HERE=experiments/pmnist/selection
+$PY -m den.train -m +experiment=pmnist stream.num_tasks=3 threads=1 logger=none \
+  trainer.progress=false resume=auto seed=0,1 strategy.head_l1=null,0.3,1.0,3.0,10.0 \
+  hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir="$SWEEP" \
+  'hydra.sweep.subdir=head_l1=${strategy.head_l1}-s${seed}'
+rm -rf "$HERE/runs" && mkdir -p "$HERE/runs"
+for run in "$SWEEP"/*/; do
+  [ -f "$run/results.json" ] || continue
+  dest="$HERE/runs/$(basename "$run")"
+  mkdir -p "$dest/.hydra"
+  cp "$run/results.json" "$dest/" && cp "$run/.hydra/overrides.yaml" "$dest/.hydra/"
+done
+$PY experiments/pmnist/choose_cheapest.py "$HERE/runs" --prefer selection --keys head_l1 \
+  --out "$HERE/choice.md"
