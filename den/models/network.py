@@ -280,22 +280,27 @@ class MultiHeadNet(nn.Module):
     ) -> torch.Tensor:
         """``layer``'s affine map of its input ``h`` (conv with "same" padding, or linear on
         the flattened input) with the given weight: [N, n_l, H, W] or [N, n_l]."""
-        if self.kinds[layer] == "conv":
-            return F.conv2d(h, weight, bias, padding=self.kernel_size // 2)
-        h = h.flatten(1) if h.ndim > 2 else h
         frozen = self._frozen_blocks[layer] if self._frozen_blocks else None
-        if frozen and torch.is_grad_enabled() and weight is self.weights[layer]:
+        frozen = frozen if torch.is_grad_enabled() and weight is self.weights[layer] else None
+        if self.kinds[layer] == "conv":
+            padding = self.kernel_size // 2
+            if frozen:
+                return _FrozenBlockConv.apply(h, weight, bias, *frozen, padding)
+            return F.conv2d(h, weight, bias, padding=padding)
+        h = h.flatten(1) if h.ndim > 2 else h
+        if frozen:
             return _FrozenBlockLinear.apply(h, weight, bias, *frozen)
         return F.linear(h, weight, bias)
 
     @contextlib.contextmanager
     def frozen_old_units(self, task_id: int) -> Iterator[None]:
-        """Within: the fully connected layers' backward skips what cannot train when only the
+        """Within: every layer's backward (linear and conv) skips what cannot train when only the
         units of task ``task_id`` learn (DEN's expansion and post-split retrain, whose masks
         freeze every older unit's weights from older inputs and its bias). With ``old`` the
         widths of task ``task_id - 1`` (a prefix of every layer), it skips the gradient of
-        ``W_l[:old_l, :old_{l-1} * block_l]`` and ``b_l[:old_l]``, and the input gradient of
-        old units whose own inputs are all frozen (layer 0's). Same gradients on every entry
+        ``W_l[:old_l, :old_{l-1} * block_l]`` (a conv layer: the old filters' old input
+        channels) and ``b_l[:old_l]``, and the input gradient of old units whose own inputs are
+        all frozen (layer 0's). Same gradients on every entry
         the masks let move; the old block's weight gradient is 0 instead of a value the mask
         would zero."""
         old_widths = self.widths_at(task_id - 1)
@@ -431,6 +436,66 @@ class _FrozenBlockLinear(torch.autograd.Function):
             db = torch.zeros_like(dz[0])
             db[rows:] = dz[:, rows:].sum(0)
         return dh, dw, db, None, None, None
+
+
+class _FrozenBlockConv(torch.autograd.Function):
+    """``F.conv2d(h, weight, bias, padding=padding)`` (stride 1) whose old filters' weights
+    from the old input channels, ``weight[:rows, :cols]``, and ``bias[:rows]`` are frozen,
+    and whose input gradient is needed from channel ``grad_from`` on (0 = all).
+    Shapes: h [N, C_in, H, W], weight [C_out, C_in, k, k], bias [C_out].
+
+    The conv counterpart of :class:`_FrozenBlockLinear`: the backward computes the weight
+    gradient of the new filters (all channels) and of the old filters' new channels only,
+    and the input gradient of the channels that need it."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, rows, cols, grad_from, padding):  # type: ignore[override]
+        ctx.save_for_backward(h, weight)
+        ctx.block = (rows, cols, grad_from, padding)
+        return F.conv2d(h, weight, bias, padding=padding)
+
+    @staticmethod
+    def backward(ctx, dz):  # type: ignore[override]
+        h, weight = ctx.saved_tensors
+        rows, cols, grad_from, padding = ctx.block
+
+        def conv_grads(dz_part, h_part, w_part, need_input, need_weight):
+            return torch.ops.aten.convolution_backward(
+                dz_part.contiguous(),
+                h_part.contiguous(),
+                w_part.contiguous(),
+                None,
+                [1, 1],
+                [padding, padding],
+                [1, 1],
+                False,
+                [0, 0],
+                1,
+                [need_input, need_weight, False],
+            )[:2]
+
+        dh = dw = db = None
+        if ctx.needs_input_grad[0]:
+            if grad_from == 0:
+                dh = conv_grads(dz, h, weight, True, False)[0]
+            else:
+                dh = torch.zeros_like(h)
+                if grad_from < h.shape[1]:
+                    dh[:, grad_from:] = conv_grads(
+                        dz, h[:, grad_from:], weight[:, grad_from:], True, False
+                    )[0]
+        if ctx.needs_input_grad[1]:
+            dw = torch.zeros_like(weight)
+            if rows < weight.shape[0]:
+                dw[rows:] = conv_grads(dz[:, rows:], h, weight[rows:], False, True)[1]
+            if rows and cols < weight.shape[1]:
+                dw[:rows, cols:] = conv_grads(
+                    dz[:, :rows], h[:, cols:], weight[:rows, cols:], False, True
+                )[1]
+        if ctx.needs_input_grad[2]:
+            db = torch.zeros_like(dz[0, :, 0, 0])
+            db[rows:] = dz[:, rows:].sum((0, 2, 3))
+        return dh, dw, db, None, None, None, None
 
 
 def check_model_config(cfg: ModelConfig) -> None:

@@ -1,13 +1,16 @@
 """What skipping the frozen block's gradients saves in DEN's expansion step (issue: DEN's cost).
 
-    python experiments/bench/frozen_backward.py [--threads 1] [--repeats 7]
+    python experiments/bench/frozen_backward.py [--threads 1] [--repeats 7] [--arch mlp|conv]
 
 DEN's expansion (and the retrain after a split) trains only the units a task added; the old
 units' weights from old inputs are frozen by gradient masks. ``MultiHeadNet.frozen_old_units``
-makes the fully connected layers' backward skip those gradients instead of computing and then
-masking them. This times one forward + backward of the permuted-MNIST MLP with 30 new units
-per layer, plain and with the context, at the widths of task 2 and task 10 of a den_pmnist
-run, alternating the two in one process and reporting medians (ms per step, batch 256).
+makes every layer's backward skip those gradients instead of computing and then masking them.
+This times one forward + backward, plain and with the context, alternating the two in one
+process and reporting medians (ms per step):
+- ``--arch mlp``: the permuted-MNIST MLP with 30 new units per layer at the widths of task 2
+  and task 10 of a den_pmnist run (batch 256);
+- ``--arch conv``: split CIFAR-10's LeNet (conv 20-50, fc 256-128) with den_cifar's 10 new
+  units per layer at the widths of its task 2 and task 5 (batch 128).
 """
 
 from __future__ import annotations
@@ -22,9 +25,18 @@ import torch.nn.functional as F
 
 from den.models.network import MultiHeadNet
 
+# (input shape, batch, conv channels per old-widths row, new units per layer, old widths)
+SETTINGS = {
+    # task 2 of the 10-task run, and task 10 (den_pmnist seed 0 ended at 587-183 units)
+    "mlp": ((1, 28, 28), 256, 0, 30, ([312, 128], [557, 176])),
+    # den_cifar on split CIFAR-10 (experiments/cifar10/split_cifar10): widths before task 2
+    # and before task 5
+    "conv": ((3, 32, 32), 128, 2, 10, ([20, 50, 256, 128], [64, 82, 270, 140])),
+}
 
-def step_ms(net: MultiHeadNet, fast: bool, steps: int) -> float:
-    x, y = torch.rand(256, 1, 28, 28), torch.randint(0, 10, (256,))
+
+def step_ms(net: MultiHeadNet, fast: bool, steps: int, batch: int) -> float:
+    x, y = torch.rand(batch, *net.input_shape), torch.randint(0, 10, (batch,))
     start = time.perf_counter()
     for _ in range(steps):
         net.zero_grad(set_to_none=True)
@@ -38,25 +50,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--arch", choices=sorted(SETTINGS), default="mlp")
     args = parser.parse_args()
+    shape, batch, n_conv, new, all_old = SETTINGS[args.arch]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print("| old widths | plain ms | frozen block skipped ms | ratio |")
     print("| --- | --- | --- | --- |")
-    # task 2 of the 10-task run, and task 10 (den_pmnist seed 0 ended at 587-183 units)
-    for old in ([312, 128], [557, 176]):
-        net = MultiHeadNet((1, 28, 28), hidden=tuple(old))
+    for old in all_old:
+        net = MultiHeadNet(shape, hidden=tuple(old[n_conv:]), conv_channels=tuple(old[:n_conv]))
         net.add_head(10, 0)
         net.add_head(10, 1)
-        for layer in range(2):
-            net.append_units(layer, task_id=1, count=30)
-        step_ms(net, True, 5)  # warm-up
+        for layer in range(net.num_layers):
+            net.append_units(layer, task_id=1, count=new)
+        step_ms(net, True, 5, batch)  # warm-up
         plain, fast = [], []
         for _ in range(args.repeats):
-            plain.append(step_ms(net, False, args.steps))
-            fast.append(step_ms(net, True, args.steps))
+            plain.append(step_ms(net, False, args.steps, batch))
+            fast.append(step_ms(net, True, args.steps, batch))
         a, b = statistics.median(plain), statistics.median(fast)
-        print(f"| {old[0]}-{old[1]} | {a:.2f} | {b:.2f} | {b / a:.2f} |")
+        print(f"| {'-'.join(map(str, old))} | {a:.2f} | {b:.2f} | {b / a:.2f} |")
 
 
 if __name__ == "__main__":
