@@ -13,7 +13,7 @@ HERE=experiments/pmnist/selection
 $PY -m den.train -m +experiment=pmnist stream.num_tasks=3 threads=1 logger=none \
   trainer.progress=false resume=auto seed=0,1 strategy.head_l1=null,0.3,1.0,3.0,10.0 \
   hydra/launcher=joblib hydra.launcher.n_jobs="${N_JOBS:-2}" hydra.sweep.dir="$SWEEP" \
-  'hydra.sweep.subdir=head_l1=${strategy.head_l1}-s${seed}'
+  'hydra.sweep.subdir=hl${strategy.head_l1}-s${seed}'
 rm -rf "$HERE/runs" && mkdir -p "$HERE/runs"
 for run in "$SWEEP"/*/; do
   [ -f "$run/results.json" ] || continue
