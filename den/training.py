@@ -121,6 +121,7 @@ def train_phase(
     after_step: Callable[[float], None] | None = None,
     grad_hook: Callable[[], None] | None = None,
     max_iters: int | None = None,
+    patience: int | None = None,
     task_id: int = 0,
 ) -> PhaseResult:
     """Minimise ``objective`` over ``params`` on ``train`` for up to ``max_iters`` steps.
@@ -140,6 +141,8 @@ def train_phase(
             masks: adds gradients known in closed form (DEN's L2 pull towards W^{t-1}) without
             building their autograd graph. Such a term is then not part of the logged loss.
         max_iters: steps for this phase (default ``cfg.max_iters``).
+        patience: validation checks without improvement before stopping (default
+            ``cfg.patience``; 0 = no early stopping).
     """
     params = list(params)
     max_iters = cfg.max_iters if max_iters is None else max_iters
@@ -148,7 +151,8 @@ def train_phase(
         raise ValueError("grad_masks needs one entry per parameter")
     optimizer = make_optimizer(params, cfg)
     val_loss = val_loss or objective
-    has_val = val is not None and len(val) > 0 and cfg.patience > 0
+    patience = cfg.patience if patience is None else patience
+    has_val = val is not None and len(val) > 0 and patience > 0
     n = len(train)
     batch = min(cfg.batch_size, n)
     steps_per_epoch = max(n // batch, 1)
@@ -222,7 +226,7 @@ def train_phase(
                     best_val, bad_checks = current, 0
                 else:
                     bad_checks += 1
-                    if bad_checks >= cfg.patience:
+                    if bad_checks >= patience:
                         stopped_early = True
                         break
         if window:

@@ -210,6 +210,25 @@ def test_phase_budgets_cap_each_phase_and_default_to_the_trainers(stream):
     assert make_den().learn(stream[0])["phases"]["sparse"]["steps"] == 40  # trainer.max_iters
 
 
+def test_den_patience_applies_to_the_phases_after_task_1_only(stream, monkeypatch):
+    import den.strategies.base as base
+
+    seen = []
+    real = base.train_phase
+
+    def spy(name, *args, **kwargs):
+        seen.append((name, kwargs.get("task_id"), kwargs.get("patience")))
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(base, "train_phase", spy)
+    den = make_den(patience=2, tau=0.0)
+    den.learn(stream[0])
+    den.learn(stream[1])
+    assert seen[0] == ("sparse", 0, None)  # task 1 keeps trainer.patience
+    assert {p for name, t, p in seen[1:]} == {2}
+    assert [name for name, _, _ in seen[1:]][:3] == ["head_fit", "selective", "expansion"]
+
+
 def test_timestamped_inference_equals_the_sliced_network(stream):
     den = make_den(tau=0.0, sigma=0.0, lam=0.01)
     for task in stream:

@@ -119,6 +119,19 @@ def test_patience_counts_checks_without_improvement():
         val_loss=constant_loss,
     )
     assert result.stopped_early and result.steps == 20  # best at step 5, then 3 bad checks
+    # a phase's own patience overrides the config's (DEN's strategy.patience)
+    own = train_phase(
+        "stop",
+        list(net.parameters()),
+        loss_of(net),
+        train,
+        cfg,
+        torch.Generator(),
+        val=val,
+        val_loss=constant_loss,
+        patience=1,
+    )
+    assert own.stopped_early and own.steps == 10
 
 
 def test_patience_zero_never_stops_early():

@@ -62,6 +62,10 @@ class DENConfig(StrategyConfig):
     selective_iters: int | None = None  # selective retraining of the subnetwork (step 1.3)
     expansion_iters: int | None = None  # training of the new units (step 2)
     split_iters: int | None = None  # split training and the retrain after a split (step 3)
+    # Early-stopping patience (validation checks) of every phase after task 1; None =
+    # trainer.patience. Each phase pays the patience in steps that do not improve it, and DEN
+    # runs three or four phases per task where STL runs one (a cost setting, like the budgets).
+    patience: int | None = None
     search_first_output_only: bool = False  # True = the code's search over head column 0 only
     split_train: bool = True  # train with lambda before measuring drift (paper Eq. 4)
     # True: run split training only when some old unit drifted past sigma in selective
@@ -104,6 +108,7 @@ class DENStrategy(Strategy):
             "selective_iters",
             "expansion_iters",
             "split_iters",
+            "patience",
             "max_split_per_layer",
             "head_l1",
         ):
@@ -160,6 +165,21 @@ class DENStrategy(Strategy):
                 report["step_seconds"],
             )
         return report
+
+    def fit(
+        self,
+        name: str,
+        params: Any,
+        objective: Any,
+        train: Split,
+        val: Split,
+        task_id: int,
+        **kwargs: Any,
+    ) -> PhaseResult:
+        """:meth:`Strategy.fit` with DEN's own patience for the phases after task 1."""
+        if task_id > 0 and self.cfg.patience is not None:
+            kwargs.setdefault("patience", self.cfg.patience)
+        return super().fit(name, params, objective, train, val, task_id, **kwargs)
 
     # ----------------------------------------------------------------- helpers
     def sigma_of(self, layer: int) -> float:
