@@ -11,8 +11,10 @@ seconds. The reference is the setting with every key null (the trainer's budget,
 ``head_l1``). Keep the settings whose mean validation accuracy is at most ``--tolerance`` below
 the reference's and whose projected capacities stay within ``--budget`` (non-zero) and
 ``--stored-budget`` base networks (the capacity targets den_pmnist was chosen under). Choose
-the cheapest: fewest budgeted steps (``--prefer steps``) or narrowest selection, the largest
-per-layer selected fraction (``--prefer selection``); ties go to the most accurate. Only the
+the cheapest: fewest budgeted steps (``--prefer steps``), fewest steps taken by the phases
+after task 1, mean over seeds (``--prefer steps_taken``, for settings such as the patience
+that change no budget), or narrowest selection, the largest per-layer selected fraction
+(``--prefer selection``); ties go to the most accurate. Only the
 keys in ``READ`` are read from each results.json: test metrics never reach the choice.
 """
 
@@ -81,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path, help="folder with one run per subfolder")
     parser.add_argument("--keys", nargs="+", required=True, help="strategy keys that were swept")
-    parser.add_argument("--prefer", choices=("steps", "selection"), default="steps")
+    parser.add_argument("--prefer", choices=("steps", "steps_taken", "selection"), default="steps")
     parser.add_argument("--tolerance", type=float, default=0.001)
     parser.add_argument("--budget", type=float, default=1.0)
     parser.add_argument("--stored-budget", type=float, default=2.0)
@@ -118,13 +120,19 @@ def main() -> None:
         raise SystemExit("no setting meets the rule; widen the grid or the tolerance")
     if args.prefer == "steps":
         chosen = min(eligible, key=lambda s: (steps(s), -rows[s]["val"]))
+    elif args.prefer == "steps_taken":
+        chosen = min(eligible, key=lambda s: (sum(rows[s]["steps"].values()), -rows[s]["val"]))
     else:
         chosen = min(eligible, key=lambda s: (max(rows[s]["selected"]), -rows[s]["val"]))
 
     def show(value: object) -> str:
         return "null" if value is None else str(value)
 
-    cost = "fewest budgeted steps" if args.prefer == "steps" else "narrowest selection"
+    cost = {
+        "steps": "fewest budgeted steps",
+        "steps_taken": "fewest steps taken (selective + expansion + split training)",
+        "selection": "narrowest selection",
+    }[args.prefer]
     lines = [
         f"# Chosen on validation: {', '.join(args.keys)}",
         "",
