@@ -229,6 +229,50 @@ def test_den_patience_applies_to_the_phases_after_task_1_only(stream, monkeypatc
     assert [name for name, _, _ in seen[1:]][:3] == ["head_fit", "selective", "expansion"]
 
 
+@pytest.mark.parametrize("augmented", [False, True])
+def test_expansion_on_cached_old_first_layer_trains_as_the_full_forward(
+    stream, monkeypatch, augmented
+):
+    """The expansion and the retrain after a split compute layer 0's frozen old units once
+    (OldFirstLayerData): the run must match the one that computes them every step."""
+    import den.strategies.den as den_module
+
+    def run(cached: bool) -> tuple[DENStrategy, dict]:
+        if not cached:
+            monkeypatch.setattr(den_module.OldFirstLayerData, "usable", lambda *a: None)
+        torch.manual_seed(0)  # the same initial network
+        den = make_den(tau=0.0, sigma=0.0, lam=0.01)
+        den.learn(stream[0])
+        task = stream[1]
+        if augmented:  # an augmented training split: no cache (its outputs vary per batch)
+            train = task.split("train")
+            task = dataclasses.replace(task)
+            task.split = lambda name, _s=task.split: (
+                dataclasses.replace(_s(name), augment=lambda x, g: x)
+                if name == "train"
+                else _s(name)
+            )
+        report = den.learn(task)
+        monkeypatch.undo()
+        return den, report
+
+    spy = []
+    real_init = den_module.OldFirstLayerData.__init__
+
+    def counting_init(self, *args, **kwargs):
+        spy.append(1)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(den_module.OldFirstLayerData, "__init__", counting_init)
+    cached, report = run(cached=True)
+    assert len(spy) == (0 if augmented else 2)  # the expansion and the retrain after the split
+    assert sum(report["split"]) > 0 and "split_retrain" in report["phases"]
+    plain, _ = run(cached=False)
+    for a, b in zip(cached.net.parameters(), plain.net.parameters(), strict=True):
+        assert a.shape == b.shape
+        assert torch.allclose(a, b, atol=1e-5)
+
+
 def test_timestamped_inference_equals_the_sliced_network(stream):
     den = make_den(tau=0.0, sigma=0.0, lam=0.01)
     for task in stream:

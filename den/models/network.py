@@ -264,16 +264,42 @@ class MultiHeadNet(nn.Module):
 
         ``weights`` replaces the layers' weights (same shapes), e.g. PackNet's masked copies.
         """
-        h = x
-        if self.kinds and self.kinds[0] == "conv":
-            # NHWC on the CPU: oneDNN's convolutions and max-pooling run 1.3x and 2.6x faster
-            # than on NCHW (measured on 2 cores); the flatten at the fully connected boundary
-            # still reads channel-major, so the function is unchanged.
-            h = h.contiguous(memory_format=torch.channels_last)
+        h = self._input(x)
         for layer in range(self.num_layers):
             weight, bias = self.sliced(layer, widths, None if weights is None else weights[layer])
             h = self.activation(layer, self.pre_activation(layer, h, weight, bias))
         return h.flatten(1) if h.ndim > 2 else h
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        # NHWC on the CPU: oneDNN's convolutions and max-pooling run 1.3x and 2.6x faster
+        # than on NCHW (measured on 2 cores); the flatten at the fully connected boundary
+        # still reads channel-major, so the function is unchanged.
+        if self.kinds and self.kinds[0] == "conv":
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def first_layer_units(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Outputs of layer 0's units ``start:stop`` for inputs ``x``: [N, stop - start] or
+        [N, stop - start, H', W'] (after the activation and pooling)."""
+        weight, bias = self.weights[0][start:stop], self.biases[0][start:stop]
+        return self.activation(0, self.pre_activation(0, self._input(x), weight, bias))
+
+    def logits_from_old_first_layer(
+        self, x: torch.Tensor, first_old: torch.Tensor, task_id: int
+    ) -> torch.Tensor:
+        """``self(x, task_id)`` with the outputs of layer 0's first ``first_old.shape[1]``
+        units given instead of computed (:meth:`first_layer_units` of those units, e.g.
+        cached while they are frozen): only layer 0's later units read ``x``. Logits
+        [N, C_t]; equal to ``forward`` up to float rounding."""
+        widths = self.widths_at(task_id)
+        h = first_old
+        if widths[0] > first_old.shape[1]:  # layer 0 has units of this task
+            h = torch.cat([h, self.first_layer_units(x, first_old.shape[1], widths[0])], 1)
+        for layer in range(1, self.num_layers):
+            weight, bias = self.sliced(layer, widths)
+            h = self.activation(layer, self.pre_activation(layer, h, weight, bias))
+        h = h.flatten(1) if h.ndim > 2 else h
+        return F.linear(h, self.head_weights[task_id], self.head_biases[task_id])
 
     def pre_activation(
         self, layer: int, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None

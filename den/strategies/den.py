@@ -221,10 +221,13 @@ class DENStrategy(Strategy):
         pull_to: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
         groups: list[ops.GroupTarget] = (),
         max_iters: int | None = None,
+        data: OldFirstLayerData | None = None,
     ) -> PhaseResult:
         """Train trunk + head ``t`` under masks (None = free) with L1 prox on the trainable
         weights (biases are not sparsified: they are not connections), plus
         ``lam * ||W - W^{t-1}||^2`` towards ``pull_to`` (Eq. 2 and 4) when given.
+        ``data`` replaces ``train``, ``val`` and the data loss with their cached-first-layer
+        form (:class:`OldFirstLayerData`) where layer 0's old units are frozen.
 
         The pull's gradient is added in closed form after the backward pass (bit-identical
         to differentiating the penalty, without its graph), so the phase's logged training
@@ -252,13 +255,17 @@ class DENStrategy(Strategy):
             def pull() -> None:
                 ops.add_l2_to_previous_grad_(net, pull_to, lam)
 
+        loss = self.data_loss(net, t)
+        if data is not None:
+            train, val, loss = data.train, data.val, data.loss
         result = self.fit(
             name,
             params,
-            self.data_loss(net, t),
+            loss,
             train,
             val,
             t,
+            val_loss=loss,
             grad_masks=float_masks,
             after_step=self.prox(l1_targets, groups),
             grad_hook=pull,
@@ -275,6 +282,41 @@ def _timed(report: dict[str, Any], step: str, fn: Any) -> Any:
     out = fn()
     report["step_seconds"][step] = round(time.perf_counter() - start, 3)
     return out
+
+
+class OldFirstLayerData:
+    """Training and validation data for a phase in which layer 0's old units (created before
+    task t) are frozen: the expansion and the retrain after a split. Those units read only
+    the data, so their outputs are computed once per phase instead of on every step (layer 0
+    is most of an MLP's weights: 784 x 312 of permuted MNIST's 286k). The splits' inputs
+    become row indices into the cached outputs (train rows first, then val), and ``loss``
+    reads them back. Not used when training batches are augmented (the outputs would change
+    with every batch). Memory: the inputs again plus [N, old units (, H', W')] floats."""
+
+    def __init__(self, net: Any, t: int, train: Split, val: Split, batch_size: int) -> None:
+        n_old = net.widths_at(t - 1)[0]
+        self.x = torch.cat([train.x, val.x])
+        with torch.no_grad():
+            self.first_old = torch.cat(
+                [
+                    net.first_layer_units(self.x[i : i + batch_size], 0, n_old)
+                    for i in range(0, self.x.shape[0], batch_size)
+                ]
+            )
+        rows = torch.arange(self.x.shape[0], device=train.y.device)
+        self.train = Split(rows[: len(train)], train.y)
+        self.val = Split(rows[len(train) :], val.y)
+        self.net, self.t = net, t
+
+    @classmethod
+    def usable(cls, s: DENStrategy, t: int, train: Split, val: Split) -> OldFirstLayerData | None:
+        if train.augment is not None:
+            return None
+        return cls(s.net, t, train, val, s.trainer_cfg.eval_batch_size)
+
+    def loss(self, rows: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x, first_old = self.x.index_select(0, rows), self.first_old.index_select(0, rows)
+        return cross_entropy(self.net.logits_from_old_first_layer(x, first_old, self.t), y)
 
 
 # --------------------------------------------------------------------------- task 1
@@ -444,6 +486,7 @@ def expand_network(
             None,
             groups=groups,
             max_iters=s.cfg.expansion_iters,
+            data=OldFirstLayerData.usable(s, t, train, val),
         )
     kept = delete_dead_units(net, t)
     report["expansion_added"] = added
@@ -559,5 +602,6 @@ def split_drifted_units(
                 fresh,
                 head_mask,
                 max_iters=s.cfg.split_iters,
+                data=OldFirstLayerData.usable(s, t, train, val),
             )
     return copies
