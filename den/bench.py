@@ -46,7 +46,7 @@ from den.evaluation import evaluate
 from den.metrics import mean_auroc
 from den.results import peak_rss_mib
 from den.strategies import base as strategy_base
-from den.strategies.den import DENConfig, DENStrategy
+from den.strategies.den import DENConfig, DENStrategy, OldFirstLayerData
 from den.strategies.ewc import EWCConfig, EWCStrategy
 from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
 from den.train import resolve_device
@@ -195,6 +195,11 @@ class PhaseRecorder:
     def __call__(self, name, params, objective, train, cfg, generator, **kw):  # noqa: ANN001
         result = train_phase(name, params, objective, train, cfg, generator, **kw)
         masks = kw.get("grad_masks") or [None] * len(params)
+        cache = getattr(objective, "__self__", None)
+        if isinstance(cache, OldFirstLayerData):
+            # the phase read layer 0's old units from a cache, its batches are row indices:
+            # the bare twin trains on the inputs themselves (and computes every layer)
+            train = Split(cache.x.index_select(0, train.x), train.y)
         self.calls.append(
             {
                 "name": name,

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # DEN against STL on the whole permuted-MNIST stream (issue 17's measurement): one sweep from
-# one commit, one thread per job, two jobs at a time. den_pmnist (with its chosen phase
-# budgets) and STL, seeds 0-2, and den_pmnist with the trainer's budget for selective
-# retraining (selective_iters=null, seed 0: what the budget saves). Records are copied to
-# runs/, the report is built by den.compare, the phase accounting by full_run.py:
+# one commit, one thread per job, two jobs at a time: den_pmnist and STL, seeds 0-2.
+# Records are copied to runs/, the report is built by den.compare, the phase accounting by
+# full_run.py. (selective_budget/ holds an earlier sweep, README.md says which.)
 #   bash experiments/bench/den_vs_stl/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -15,8 +14,6 @@ common=(+experiment=pmnist threads=1 logger=none trainer.progress=false resume=a
   hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir="$SWEEP")
 $PY -m den.train -m "${common[@]}" strategy=den_pmnist,stl seed=0,1,2 \
   'hydra.sweep.subdir=${strategy.name}-s${seed}'
-$PY -m den.train -m "${common[@]}" strategy=den_pmnist strategy.selective_iters=null seed=0 \
-  'hydra.sweep.subdir=den-full-selective-s${seed}'
 rm -rf "$HERE/runs" && mkdir -p "$HERE/runs"
 for run in "$SWEEP"/*/; do
   [ -f "$run/results.json" ] || continue

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # DEN's phase budgets on permuted MNIST, chosen on validation data (README.md here):
 # stage 1, strategy.selective_iters x strategy.expansion_iters in {1000, 2000, the trainer's
-# 4300}; stages 2 and 3, strategy.split_iters in {500, 1000, 2000, 3000} at stage 1's choice;
-# seeds 0 and 1, on the first 3 tasks of +experiment=pmnist (den_pmnist), 2 jobs at a time,
+# 4300}; stage 2, strategy.split_iters in {500, 1000} at stage 1's choice; seeds 0 and 1, on the first 3 tasks of +experiment=pmnist (den_pmnist), 2 jobs at a time,
 # one thread each. Every run's results.json and .hydra/overrides.yaml are copied here, then
 # experiments/pmnist/choose_cheapest.py applies the choice rule (validation accuracy only) and writes choice.md.
 #   bash experiments/pmnist/budgets/run.sh
@@ -23,10 +22,6 @@ sweep() {
 sweep strategy.selective_iters=1000,2000,null strategy.expansion_iters=1000,2000,null
 # stage 2: split training, at stage 1's choice (selective 1000, full expansion budget)
 sweep strategy.selective_iters=1000 strategy.split_iters=500,1000
-# stage 3: split training budgets between stage 2's and the full one (after the 10-task
-# DEN/STL measurement in experiments/bench/den_vs_stl showed split training is DEN's
-# largest phase)
-sweep strategy.selective_iters=1000 strategy.split_iters=2000,3000
 rm -rf "$HERE"/runs && mkdir -p "$HERE"/runs
 for run in "$SWEEP"/*/; do
   [ -f "$run/results.json" ] || continue
