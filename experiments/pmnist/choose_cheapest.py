@@ -26,6 +26,10 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+# the same linear projection of capacity as den_pmnist's choice (this script's folder is on
+# sys.path when it runs)
+from select_on_validation import projected
+
 READ = (
     "status",
     "config",
@@ -45,14 +49,6 @@ def load(path: Path) -> dict:
 def phase_steps(tasks: list[dict], phase: str) -> int:
     """Steps ``phase`` took over all tasks (early stopping makes it less than the budget)."""
     return sum(t["report"]["phases"].get(phase, {}).get("steps", 0) for t in tasks)
-
-
-def projected(capacity: list[float], tasks: int) -> float:
-    """Capacity after ``tasks`` tasks if every later task adds what the short stream's later
-    tasks added on average (as experiments/pmnist/select_on_validation.py projects)."""
-    if len(capacity) < 2:
-        return capacity[-1]
-    return capacity[0] + (capacity[-1] - capacity[0]) / (len(capacity) - 1) * (tasks - 1)
 
 
 def selected_fraction(tasks: list[dict]) -> list[float]:
