@@ -14,13 +14,7 @@ common=(+experiment=pmnist threads=1 logger=none trainer.progress=false resume=a
   hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir="$SWEEP")
 $PY -m den.train -m "${common[@]}" strategy=den_pmnist,stl seed=0,1,2 \
   'hydra.sweep.subdir=${strategy.name}-s${seed}'
-rm -rf "$HERE/runs" && mkdir -p "$HERE/runs"
-for run in "$SWEEP"/*/; do
-  [ -f "$run/results.json" ] || continue
-  dest="$HERE/runs/$(basename "$run")"
-  mkdir -p "$dest/.hydra"
-  cp "$run/results.json" "$dest/" && cp "$run/.hydra/"*.yaml "$dest/.hydra/"
-done
+bash experiments/collect_runs.sh "$SWEEP" "$HERE/runs"
 $PY -m den.compare "$HERE/runs" --out "$HERE/report"
 $PY experiments/bench/full_run.py "$HERE/runs/den-s0" "$HERE/runs/stl-s0" --threads 1 \
   --out "$HERE/full_run_den_pmnist.md"

@@ -22,12 +22,6 @@ sweep() {
 sweep strategy.selective_iters=1000,2000,null strategy.expansion_iters=1000,2000,null
 # stage 2: split training, at stage 1's choice (selective 1000, full expansion budget)
 sweep strategy.selective_iters=1000 strategy.split_iters=500,1000
-rm -rf "$HERE"/runs && mkdir -p "$HERE"/runs
-for run in "$SWEEP"/*/; do
-  [ -f "$run/results.json" ] || continue
-  dest="$HERE/runs/$(basename "$run")"
-  mkdir -p "$dest/.hydra"
-  cp "$run/results.json" "$dest/" && cp "$run/.hydra/overrides.yaml" "$dest/.hydra/"
-done
+bash experiments/collect_runs.sh "$SWEEP" "$HERE/runs"
 $PY experiments/pmnist/choose_cheapest.py "$HERE/runs" --prefer steps \
   --keys selective_iters expansion_iters split_iters --out "$HERE/choice.md"

@@ -14,12 +14,6 @@ $PY -m den.train -m +experiment=pmnist stream.num_tasks=3 threads=1 logger=none 
   trainer.progress=false resume=auto seed=0,1 strategy.patience=null,3,2 \
   hydra/launcher=joblib hydra.launcher.n_jobs="${N_JOBS:-2}" hydra.sweep.dir="$SWEEP" \
   'hydra.sweep.subdir=patience${strategy.patience}-s${seed}'
-rm -rf "$HERE/runs" && mkdir -p "$HERE/runs"
-for run in "$SWEEP"/*/; do
-  [ -f "$run/results.json" ] || continue
-  dest="$HERE/runs/$(basename "$run")"
-  mkdir -p "$dest/.hydra"
-  cp "$run/results.json" "$dest/" && cp "$run/.hydra/overrides.yaml" "$dest/.hydra/"
-done
+bash experiments/collect_runs.sh "$SWEEP" "$HERE/runs"
 $PY experiments/pmnist/choose_cheapest.py "$HERE/runs" --prefer steps_taken --keys patience \
   --out "$HERE/choice.md"
