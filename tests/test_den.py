@@ -245,7 +245,6 @@ def test_expansion_on_cached_old_first_layer_trains_as_the_full_forward(
         den.learn(stream[0])
         task = stream[1]
         if augmented:  # an augmented training split: no cache (its outputs vary per batch)
-            train = task.split("train")
             task = dataclasses.replace(task)
             task.split = lambda name, _s=task.split: (
                 dataclasses.replace(_s(name), augment=lambda x, g: x)
