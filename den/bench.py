@@ -199,7 +199,7 @@ class PhaseRecorder:
         if isinstance(cache, OldFirstLayerData):
             # the phase read layer 0's old units from a cache, its batches are row indices:
             # the bare twin trains on the inputs themselves (and computes every layer)
-            train = Split(cache.x.index_select(0, train.x), train.y)
+            train = Split(cache.inputs[0].index_select(0, train.x), train.y)
         self.calls.append(
             {
                 "name": name,

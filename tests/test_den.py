@@ -229,6 +229,24 @@ def test_den_patience_applies_to_the_phases_after_task_1_only(stream, monkeypatc
     assert [name for name, _, _ in seen[1:]][:3] == ["head_fit", "selective", "expansion"]
 
 
+def test_cached_first_layer_losses_equal_the_data_loss_on_train_and_val(stream):
+    from den.strategies.den import OldFirstLayerData
+
+    den = make_den(tau=0.0)
+    den.learn(stream[0])
+    den.net.add_head(stream[1].num_classes, 1)
+    add_units_everywhere(den.net, 1, 3)
+    train, val = den.task_data(stream[1])
+    data = OldFirstLayerData(den.net, 1, train, val, batch_size=7)
+    plain = den.data_loss(den.net, 1)
+    with torch.no_grad():
+        for split, loss, rows in (
+            (train, data.train_loss, data.train),
+            (val, data.val_loss, data.val),
+        ):
+            assert torch.allclose(loss(rows.x, rows.y), plain(split.x, split.y), atol=1e-6)
+
+
 @pytest.mark.parametrize("augmented", [False, True])
 def test_expansion_on_cached_old_first_layer_trains_as_the_full_forward(
     stream, monkeypatch, augmented

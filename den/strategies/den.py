@@ -255,9 +255,9 @@ class DENStrategy(Strategy):
             def pull() -> None:
                 ops.add_l2_to_previous_grad_(net, pull_to, lam)
 
-        loss = self.data_loss(net, t)
+        loss = val_loss = self.data_loss(net, t)
         if data is not None:
-            train, val, loss = data.train, data.val, data.loss
+            train, val, loss, val_loss = data.train, data.val, data.train_loss, data.val_loss
         result = self.fit(
             name,
             params,
@@ -265,7 +265,7 @@ class DENStrategy(Strategy):
             train,
             val,
             t,
-            val_loss=loss,
+            val_loss=val_loss,
             grad_masks=float_masks,
             after_step=self.prox(l1_targets, groups),
             grad_hook=pull,
@@ -289,23 +289,26 @@ class OldFirstLayerData:
     task t) are frozen: the expansion and the retrain after a split. Those units read only
     the data, so their outputs are computed once per phase instead of on every step (layer 0
     is most of an MLP's weights: 784 x 312 of permuted MNIST's 286k). The splits' inputs
-    become row indices into the cached outputs (train rows first, then val), and ``loss``
-    reads them back. Not used when training batches are augmented (the outputs would change
-    with every batch). Memory: the inputs again plus [N, old units (, H', W')] floats."""
+    become row indices; ``train_loss`` and ``val_loss`` read the rows' inputs and cached
+    outputs back. Not used when training batches are augmented (the outputs would change
+    with every batch). Memory: [N, old units (, H', W')] floats for train and val."""
 
     def __init__(self, net: Any, t: int, train: Split, val: Split, batch_size: int) -> None:
         n_old = net.widths_at(t - 1)[0]
-        self.x = torch.cat([train.x, val.x])
+        self.inputs = (train.x, val.x)
         with torch.no_grad():
-            self.first_old = torch.cat(
-                [
-                    net.first_layer_units(self.x[i : i + batch_size], 0, n_old)
-                    for i in range(0, self.x.shape[0], batch_size)
-                ]
+            self.first_old = tuple(
+                torch.cat(
+                    [
+                        net.first_layer_units(x[i : i + batch_size], 0, n_old)
+                        for i in range(0, x.shape[0], batch_size)
+                    ]
+                )
+                for x in self.inputs
             )
-        rows = torch.arange(self.x.shape[0], device=train.y.device)
-        self.train = Split(rows[: len(train)], train.y)
-        self.val = Split(rows[len(train) :], val.y)
+        self.train, self.val = (
+            Split(torch.arange(len(d), device=d.y.device), d.y) for d in (train, val)
+        )
         self.net, self.t = net, t
 
     @classmethod
@@ -314,8 +317,15 @@ class OldFirstLayerData:
             return None
         return cls(s.net, t, train, val, s.trainer_cfg.eval_batch_size)
 
-    def loss(self, rows: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        x, first_old = self.x.index_select(0, rows), self.first_old.index_select(0, rows)
+    def train_loss(self, rows: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self._loss(0, rows, y)
+
+    def val_loss(self, rows: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self._loss(1, rows, y)
+
+    def _loss(self, split: int, rows: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x = self.inputs[split].index_select(0, rows)
+        first_old = self.first_old[split].index_select(0, rows)
         return cross_entropy(self.net.logits_from_old_first_layer(x, first_old, self.t), y)
 
 
