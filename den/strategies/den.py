@@ -58,7 +58,7 @@ class DENConfig(StrategyConfig):
     head_fit_iters: int | None = None  # sparse head fit of step 1; None = trainer.max_iters
     # Step budgets of the other phases; None = trainer.max_iters. Not in the paper or the code
     # (both give every phase the same budget): a cost setting, chosen on validation
-    # (experiments/bench/README.md, "Phase budgets").
+    # (experiments/pmnist/budgets/README.md).
     selective_iters: int | None = None  # selective retraining of the subnetwork (step 1.3)
     expansion_iters: int | None = None  # training of the new units (step 2)
     split_iters: int | None = None  # split training and the retrain after a split (step 3)
@@ -313,6 +313,7 @@ class OldFirstLayerData:
 
     @classmethod
     def usable(cls, s: DENStrategy, t: int, train: Split, val: Split) -> OldFirstLayerData | None:
+        """The cache for task ``t``'s phase, or None where it cannot apply (augmentation)."""
         if train.augment is not None:
             return None
         return cls(s.net, t, train, val, s.trainer_cfg.eval_batch_size)
