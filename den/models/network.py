@@ -264,8 +264,18 @@ class MultiHeadNet(nn.Module):
 
         ``weights`` replaces the layers' weights (same shapes), e.g. PackNet's masked copies.
         """
-        h = self._input(x)
-        for layer in range(self.num_layers):
+        return self._layers_from(0, self._input(x), widths, weights)
+
+    def _layers_from(
+        self,
+        start: int,
+        h: torch.Tensor,
+        widths: Sequence[int] | None,
+        weights: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Layers ``start``.. applied to ``h``, the input of layer ``start``; flattened output
+        [N, n_L * head_block] (see :meth:`features`)."""
+        for layer in range(start, self.num_layers):
             weight, bias = self.sliced(layer, widths, None if weights is None else weights[layer])
             h = self.activation(layer, self.pre_activation(layer, h, weight, bias))
         return h.flatten(1) if h.ndim > 2 else h
@@ -295,11 +305,7 @@ class MultiHeadNet(nn.Module):
         h = first_old
         if widths[0] > first_old.shape[1]:  # layer 0 has units of this task
             h = torch.cat([h, self.first_layer_units(x, first_old.shape[1], widths[0])], 1)
-        for layer in range(1, self.num_layers):
-            weight, bias = self.sliced(layer, widths)
-            h = self.activation(layer, self.pre_activation(layer, h, weight, bias))
-        h = h.flatten(1) if h.ndim > 2 else h
-        return F.linear(h, self.head_weights[task_id], self.head_biases[task_id])
+        return self.head(self._layers_from(1, h, widths), task_id)
 
     def pre_activation(
         self, layer: int, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
@@ -320,15 +326,14 @@ class MultiHeadNet(nn.Module):
 
     @contextlib.contextmanager
     def frozen_old_units(self, task_id: int) -> Iterator[None]:
-        """Within: every layer's backward (linear and conv) skips what cannot train when only the
-        units of task ``task_id`` learn (DEN's expansion and post-split retrain, whose masks
-        freeze every older unit's weights from older inputs and its bias). With ``old`` the
-        widths of task ``task_id - 1`` (a prefix of every layer), it skips the gradient of
+        """Within: every layer's backward (linear and conv) skips what cannot train when only
+        the units of task ``task_id`` learn (DEN's expansion and post-split retrain, whose
+        masks freeze every older unit's weights from older inputs and its bias). With ``old``
+        the widths of task ``task_id - 1`` (a prefix of every layer), it skips the gradient of
         ``W_l[:old_l, :old_{l-1} * block_l]`` (a conv layer: the old filters' old input
-        channels) and ``b_l[:old_l]``, and the input gradient of old units whose own inputs are
-        all frozen (layer 0's). Same gradients on every entry
-        the masks let move; the old block's weight gradient is 0 instead of a value the mask
-        would zero."""
+        channels) and ``b_l[:old_l]``, and the input gradient of old units whose own inputs
+        are all frozen (layer 0's). Same gradients on every entry the masks let move; the old
+        block's weight gradient is 0 instead of a value the mask would zero."""
         old_widths = self.widths_at(task_id - 1)
         blocks = []
         for layer in range(self.num_layers):
@@ -355,7 +360,10 @@ class MultiHeadNet(nn.Module):
     def forward(self, x: torch.Tensor, task_id: int) -> torch.Tensor:
         """Logits [N, C_t] of task ``task_id`` for inputs [N, C, H, W], timestamped."""
         widths = self.widths_at(task_id) if self.kinds else None
-        h = self.features(x, widths)
+        return self.head(self.features(x, widths), task_id)
+
+    def head(self, h: torch.Tensor, task_id: int) -> torch.Tensor:
+        """Head ``task_id`` on features [N, n_L * head_block]: logits [N, C_t]."""
         return F.linear(h, self.head_weights[task_id], self.head_biases[task_id])
 
     def sliced(

@@ -62,7 +62,7 @@ class LwFStrategy(Strategy):
 
             def objective(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
                 features = self.net.features(x)  # one trunk pass for the new and old heads
-                logits = F.linear(features, self.net.head_weights[t], self.net.head_biases[t])
+                logits = self.net.head(features, t)
                 kd = distillation(self.net, before, features, x, t, self.cfg.temperature)
                 return F.cross_entropy(logits, y) + self.cfg.alpha * kd
 
@@ -88,14 +88,14 @@ def distillation(
         old_features = before.features(x)
         targets = [
             F.softmax(
-                F.linear(old_features, before.head_weights[j], before.head_biases[j]) / temperature,
+                before.head(old_features, j) / temperature,
                 dim=-1,
             )
             for j in range(t)
         ]
     total = features.new_zeros(())
     for j, target in enumerate(targets):
-        logits = F.linear(features, net.head_weights[j], net.head_biases[j])
+        logits = net.head(features, j)
         total = total - (target * F.log_softmax(logits / temperature, dim=-1)).sum(-1).mean()
     return total
 
