@@ -298,12 +298,7 @@ class OldFirstLayerData:
         self.inputs = (train.x, val.x)
         with torch.no_grad():
             self.first_old = tuple(
-                torch.cat(
-                    [
-                        net.first_layer_units(x[i : i + batch_size], 0, n_old)
-                        for i in range(0, x.shape[0], batch_size)
-                    ]
-                )
+                _in_batches(lambda b: net.first_layer_units(b, 0, n_old), x, batch_size)
                 for x in self.inputs
             )
         self.train, self.val = (
@@ -356,7 +351,8 @@ def fit_sparse_head(
     head_w, head_b = net.head_parameters(t)
     with torch.no_grad():
         feats = [
-            Split(_features(net, d.x, s.trainer_cfg.eval_batch_size), d.y) for d in (train, val)
+            Split(_in_batches(net.features, d.x, s.trainer_cfg.eval_batch_size), d.y)
+            for d in (train, val)
         ]
 
     def head_loss(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -377,11 +373,10 @@ def fit_sparse_head(
     return result
 
 
-def _features(net: Any, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Last hidden layer's output [N, n_L * block] for all of ``x``, in large batches."""
-    return torch.cat(
-        [net.features(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
-    )
+def _in_batches(fn: Any, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``fn`` over all of ``x`` in batches of ``batch_size``, concatenated along dim 0 (e.g.
+    the last hidden layer's output [N, n_L * block] with ``net.features``)."""
+    return torch.cat([fn(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
 
 def selective_retrain(
