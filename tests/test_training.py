@@ -108,29 +108,24 @@ def test_early_stopping_when_the_validation_loss_cannot_improve():
 def test_patience_counts_checks_without_improvement():
     net, train, val = toy_problem()
     cfg = dataclasses.replace(CFG, max_iters=200, eval_every=5, patience=3)
-    result = train_phase(
-        "stop",
-        list(net.parameters()),
-        loss_of(net),
-        train,
-        cfg,
-        torch.Generator(),
-        val=val,
-        val_loss=constant_loss,
-    )
+
+    def run(**kw):
+        return train_phase(
+            "stop",
+            list(net.parameters()),
+            loss_of(net),
+            train,
+            cfg,
+            torch.Generator(),
+            val=val,
+            val_loss=constant_loss,
+            **kw,
+        )
+
+    result = run()
     assert result.stopped_early and result.steps == 20  # best at step 5, then 3 bad checks
     # a phase's own patience overrides the config's (DEN's strategy.patience)
-    own = train_phase(
-        "stop",
-        list(net.parameters()),
-        loss_of(net),
-        train,
-        cfg,
-        torch.Generator(),
-        val=val,
-        val_loss=constant_loss,
-        patience=1,
-    )
+    own = run(patience=1)
     assert own.stopped_early and own.steps == 10
 
 
