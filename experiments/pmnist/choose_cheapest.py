@@ -26,9 +26,9 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-# the same linear projection of capacity as den_pmnist's choice (this script's folder is on
-# sys.path when it runs)
-from select_on_validation import projected
+# the same reading and linear projection of capacity as den_pmnist's choice (this script's
+# folder is on sys.path when it runs)
+from select_on_validation import load, projected
 
 READ = (
     "status",
@@ -39,11 +39,6 @@ READ = (
     "nonzero_capacity_per_task",
     "capacity_per_task",
 )
-
-
-def load(path: Path) -> dict:
-    data = json.loads(path.read_text())
-    return {k: data[k] for k in READ if k in data}
 
 
 def phase_steps(tasks: list[dict], phase: str) -> int:
@@ -90,7 +85,7 @@ def main() -> None:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     max_iters = None
     for path in sorted(args.runs.glob("*/results.json")):
-        run = load(path)
+        run = load(path, READ)
         if run.get("status") != "complete":
             continue
         max_iters = run["config"]["trainer"]["max_iters"]

@@ -29,9 +29,10 @@ READ = (
 )
 
 
-def load(run: Path) -> dict:
+def load(run: Path, keys: tuple[str, ...] = READ) -> dict:
+    """``run``'s results.json reduced to ``keys`` (no test metric among them)."""
     data = json.loads(run.read_text())
-    return {k: data[k] for k in READ if k in data}
+    return {k: data[k] for k in keys if k in data}
 
 
 def setting(config: dict, key: str) -> object:
