@@ -60,6 +60,21 @@ def test_sparse_task1_training_leaves_exact_zeros_in_filters(stream):
     assert sum(int((w == 0).sum()) for w in dense.net.weights) == 0
 
 
+def test_l1_conv_sets_the_filters_l1_apart_from_the_fully_connected_layers(stream):
+    # Task 1 (sparse training) and task 2 (selective retraining on the compacted subnetwork,
+    # the expansion and split training) all run the proximal step.
+    den = make_den(l1=3e-3, l1_conv=0.0)
+    den.learn(stream[0])
+    den.learn(stream[1])
+    assert all(int((den.net.weights[layer] == 0).sum()) == 0 for layer in (0, 1))
+    assert int((den.net.weights[2] == 0).sum()) > 0.1 * den.net.weights[2].numel()
+
+    conv_only = make_den(l1=0.0, l1_conv=3e-3)
+    conv_only.learn(stream[0])
+    assert int((conv_only.net.weights[1] == 0).sum()) > 0
+    assert int((conv_only.net.weights[2] == 0).sum()) == 0
+
+
 def test_filter_group_pruning_removes_exactly_the_zeroed_filters_and_their_blocks(stream):
     den = make_den()
     den.learn(stream[0])

@@ -58,22 +58,27 @@ GroupTarget = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (weight, bias, 
 
 def make_prox_step(
     l1_targets: Sequence[ProxTarget],
-    l1: float,
+    l1: float | Sequence[float],
     groups: Sequence[GroupTarget] = (),
     group_lasso: float = 0.0,
     scale_by_lr: bool = False,
 ) -> Callable[[float], None]:
     """The ``after_step`` hook of a DEN phase: L1 then group-lasso proximal steps.
 
-    With ``scale_by_lr`` the thresholds are ``lr * l1`` and ``lr * group_lasso`` (the textbook
-    proximal-gradient step); otherwise ``l1`` and ``group_lasso`` per step (the DEN code).
+    ``l1`` is one strength for every target or one per target. With ``scale_by_lr`` the
+    thresholds are ``lr * l1`` and ``lr * group_lasso`` (the textbook proximal-gradient step);
+    otherwise ``l1`` and ``group_lasso`` per step (the DEN code).
     """
+    strengths = [l1] * len(l1_targets) if isinstance(l1, (int, float)) else list(l1)
+    if len(strengths) != len(l1_targets):
+        raise ValueError(f"{len(strengths)} L1 strengths for {len(l1_targets)} targets")
+    # Targets at strength 0 are skipped once here, not tested on every step.
+    l1_steps = [(w, m, s) for (w, m), s in zip(l1_targets, strengths, strict=True) if s > 0]
 
     def step(lr: float) -> None:
         scale = lr if scale_by_lr else 1.0
-        if l1 > 0:
-            for weight, mask in l1_targets:
-                soft_threshold_(weight, l1 * scale, mask)
+        for weight, mask, strength in l1_steps:
+            soft_threshold_(weight, strength * scale, mask)
         if group_lasso > 0:
             for weight, bias, rows in groups:
                 group_soft_threshold_(weight, bias, rows, group_lasso * scale)
