@@ -11,5 +11,5 @@ SWEEP=outputs/cifar10/sparse_dense_conv
 $PY -m den.train -m +experiment=split_cifar10,cifar10_binary strategy=den_cifar_sparse,stl \
   stream.source=imagefolder stream.root="$DATA" threads=1 logger=none resume=auto \
   hydra/launcher=joblib hydra.launcher.n_jobs=2 \
-  hydra.sweep.dir=$SWEEP 'hydra.sweep.subdir=${experiment},${hydra.job.override_dirname}'
+  hydra.sweep.dir=$SWEEP 'hydra.sweep.subdir=${experiment}_${hydra.job.override_dirname}'
 bash experiments/collect_runs.sh $SWEEP experiments/cifar10/sparse_dense_conv/runs
