@@ -72,3 +72,26 @@ def test_full_run_accounting_adds_up(tmp_path, tiny_mnist_root, run_train):
     assert abs(parts - results["wall_time_s"]) < 1e-6
     assert all(k["bare_s"] > 0 for k in summary["per_kind"].values())
     assert "| split_retrain |" in out.read_text()
+
+    # --no-twins accounts from results.json alone (what conv runs use), and compares runs
+    # against the STL run: here a copy of the same run relabelled stl, at half the wall.
+    stl_dir = tmp_path / "stl"
+    stl_dir.mkdir()
+    stl = {**results, "strategy": "stl", "wall_time_s": results["wall_time_s"] / 2}
+    (stl_dir / "results.json").write_text(json.dumps(stl))
+    cmd = [
+        sys.executable, "experiments/bench/full_run.py", str(run_dir), str(stl_dir),
+        "--no-twins", "--out", str(out),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    den_summary, stl_summary = json.loads(out.with_suffix(".json").read_text())
+    assert den_summary["per_kind"] == {
+        name: {key: k[key] for key in ("steps", "train_s", "val_s")}
+        for name, k in summary["per_kind"].items()
+    }
+    assert "bare_s" not in den_summary and stl_summary["wall_s"] == results["wall_time_s"] / 2
+    assert f"| {den_summary['wall_s']:.0f} | {total_steps - phases['head_fit']['steps']:,}" in (
+        out.read_text()
+    )
+    assert "| 2.00 | 1.00 |" in out.read_text()  # wall / STL, steps / STL

@@ -1,7 +1,7 @@
 """Account for a full run's wall time against bare PyTorch steps (issue: speed).
 
     python experiments/bench/full_run.py outputs/.../<run dir> [more run dirs] \
-        [--threads N] [--out experiments/bench/full_run.md]
+        [--threads N] [--out experiments/bench/full_run.md] [--no-twins]
 
 A run's ``results.json`` records, for every task and phase, the steps taken, the phase's
 seconds, the seconds of its early-stopping validation checks and (DEN) the hidden widths it
@@ -19,6 +19,11 @@ steps x bare ms. It then reports:
 - the target: wall <= 1.3 x bare s + eval s;
 - ``base-net bare s``: the same step count at the bare step of the *initial* network (what a
   plain MLP loop would pay without DEN's growth or extra tensor work), for reference.
+
+Bare twins exist for MLPs only. ``--no-twins`` accounts any run (conv included) from its
+``results.json`` alone: steps, seconds and ms per step of every phase kind, and the same
+wall = training steps + evaluation + other split. With several runs, a last table compares
+them, each against the run whose strategy is ``stl`` when there is one.
 """
 
 from __future__ import annotations
@@ -53,16 +58,17 @@ def input_features(results: dict) -> int:
     return (results["base_params"] - rest) // hidden[0]
 
 
-def phase_rows(results: dict) -> list[dict]:
+def phase_rows(results: dict, twins: bool = True) -> list[dict]:
     """One row per (task, phase): kind, steps, seconds, validation seconds, the shapes and
-    switches its bare twin needs (widths, DEN's l1 / l2 / lam / gl, batch size)."""
+    switches its bare twin needs (widths, DEN's l1 / l2 / lam / gl, batch size; the input
+    size only with ``twins``, since it is read off an MLP's parameter count)."""
     hidden = list(results["config"]["model"]["hidden"])
     strategy = results["config"]["strategy"]
     den = DENConfig()
     hyper = tuple(strategy.get(key, getattr(den, key)) for key in ("l1", "l2", "lam", "gl"))
     k = strategy.get("k", 0)
     batch = results["config"]["trainer"]["batch_size"]
-    n_in = input_features(results)
+    n_in = input_features(results) if twins else None
     rows, prev_widths = [], hidden
     for task in results["tasks"]:
         report = task["report"]
@@ -175,37 +181,114 @@ def time_twins(rows: list[dict], steps: int, repeats: int) -> dict:
     return {key: statistics.median(v) for key, v in times.items()}
 
 
-def account(results: dict, bare_ms: dict) -> dict:
-    base_ms = bare_ms[shape_key(base_row(results))]
+def account(results: dict, bare_ms: dict | None) -> dict:
+    """Steps and seconds per phase kind and the wall's split; with ``bare_ms`` (the twins'
+    timings) also the bare seconds and the target."""
     per_kind: dict[str, dict] = {}
-    for row in phase_rows(results):
+    for row in phase_rows(results, twins=bare_ms is not None):
         kind = per_kind.setdefault(
             row["kind"], {"steps": 0, "train_s": 0.0, "bare_s": 0.0, "val_s": 0.0}
         )
         kind["steps"] += row["steps"]
         kind["train_s"] += row["seconds"] - row["val_seconds"]
         kind["val_s"] += row["val_seconds"]
-        kind["bare_s"] += row["steps"] * bare_ms[shape_key(row)] / 1000
+        if bare_ms is not None:
+            kind["bare_s"] += row["steps"] * bare_ms[shape_key(row)] / 1000
     train_s = sum(k["train_s"] for k in per_kind.values())
     val_s = sum(k["val_s"] for k in per_kind.values())
-    bare_s = sum(k["bare_s"] for k in per_kind.values())
     full_steps = sum(k["steps"] for name, k in per_kind.items() if name != "head_fit")
     eval_s = sum(results["eval_time_s"]) + val_s
     wall = results["wall_time_s"]
-    return {
+    split = {
         "wall_s": wall,
+        "steps": full_steps,
         "train_s": train_s,
-        "bare_s": bare_s,
         "eval_s": eval_s,
         "other_s": wall - train_s - eval_s,
+        "per_kind": per_kind,
+    }
+    if bare_ms is None:
+        for kind in per_kind.values():
+            del kind["bare_s"]
+        return split
+    base_ms = bare_ms[shape_key(base_row(results))]
+    bare_s = sum(k["bare_s"] for k in per_kind.values())
+    return {
+        **split,
+        "bare_s": bare_s,
         "target_s": 1.3 * bare_s + eval_s,
         "wall_over_target": wall / (1.3 * bare_s + eval_s),
         "wall_minus_eval_over_bare": (wall - eval_s) / bare_s,
         "train_over_bare": train_s / bare_s,
         "base_ms": base_ms,
         "base_net_bare_s": full_steps * base_ms / 1000,
-        "per_kind": per_kind,
     }
+
+
+def twin_lines(label: str, acc: dict) -> list[str]:
+    return [
+        f"### {label}",
+        "",
+        "| phase | steps | framework s | bare twin s | ratio | validation s |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *(
+            f"| {name} | {k['steps']:,} | {k['train_s']:.1f} | {k['bare_s']:.1f} "
+            f"| {k['train_s'] / k['bare_s']:.3f} | {k['val_s']:.1f} |"
+            for name, k in acc["per_kind"].items()
+        ),
+        "",
+        f"wall {acc['wall_s']:.0f} s = training steps {acc['train_s']:.0f} s + evaluation "
+        f"{acc['eval_s']:.0f} s (after-task evaluation and validation checks) + other "
+        f"{acc['other_s']:.0f} s. Bare twins of the same steps: {acc['bare_s']:.0f} s "
+        f"(training steps / bare = {acc['train_over_bare']:.3f}). Target 1.3 x bare + "
+        f"evaluation = {acc['target_s']:.0f} s: wall / target = "
+        f"{acc['wall_over_target']:.3f} ({'met' if acc['wall_over_target'] <= 1 else 'missed'})"
+        f". (wall - evaluation) / bare = {acc['wall_minus_eval_over_bare']:.3f}. The same "
+        f"number of steps at the initial network's bare step ({acc['base_ms']:.2f} ms): "
+        f"{acc['base_net_bare_s']:.0f} s.",
+        "",
+    ]
+
+
+def plain_lines(label: str, acc: dict) -> list[str]:
+    return [
+        f"### {label}",
+        "",
+        "| phase | steps | framework s | ms / step | validation s |",
+        "| --- | --- | --- | --- | --- |",
+        *(
+            f"| {name} | {k['steps']:,} | {k['train_s']:.1f} "
+            f"| {1000 * k['train_s'] / max(k['steps'], 1):.1f} | {k['val_s']:.1f} |"
+            for name, k in acc["per_kind"].items()
+        ),
+        "",
+        f"wall {acc['wall_s']:.0f} s = training steps {acc['train_s']:.0f} s + evaluation "
+        f"{acc['eval_s']:.0f} s (after-task evaluation and validation checks) + other "
+        f"{acc['other_s']:.0f} s.",
+        "",
+    ]
+
+
+def comparison_lines(accounts: dict[str, dict]) -> list[str]:
+    """Every run against the STL run (the first whose label starts with ``stl``), if any."""
+    reference = next((a for label, a in accounts.items() if label.startswith("stl")), None)
+    lines = [
+        "| run | wall s | steps (no head fit) | training s | evaluation s | other s"
+        + (" | wall / STL | steps / STL |" if reference else " |"),
+        "| --- | --- | --- | --- | --- | ---" + (" | --- | --- |" if reference else " |"),
+    ]
+    for label, a in accounts.items():
+        row = (
+            f"| {label} | {a['wall_s']:.0f} | {a['steps']:,} | {a['train_s']:.0f} "
+            f"| {a['eval_s']:.0f} | {a['other_s']:.0f} |"
+        )
+        if reference:
+            row += (
+                f" {a['wall_s'] / reference['wall_s']:.2f} "
+                f"| {a['steps'] / max(reference['steps'], 1):.2f} |"
+            )
+        lines.append(row)
+    return [*lines, ""]
 
 
 def main() -> None:
@@ -216,47 +299,35 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--steps", type=int, default=100, help="bare steps per timing")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--no-twins", action="store_true", help="no bare twins: any model, results.json only"
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     runs = {path: json.loads((path / "results.json").read_text()) for path in args.runs}
-    all_rows = [row for r in runs.values() for row in (*phase_rows(r), base_row(r))]
-    start = time.perf_counter()
-    bare_ms = time_twins(all_rows, args.steps, args.repeats)
-    lines = []
+    bare_ms = None
+    if not args.no_twins:
+        all_rows = [row for r in runs.values() for row in (*phase_rows(r), base_row(r))]
+        start = time.perf_counter()
+        bare_ms = time_twins(all_rows, args.steps, args.repeats)
+        timing = time.perf_counter() - start
+    lines, accounts = [], {}
     for path, results in runs.items():
         acc = account(results, bare_ms)
         label = f"{results['strategy']} ({path})"
-        lines += [
-            f"### {label}",
-            "",
-            "| phase | steps | framework s | bare twin s | ratio | validation s |",
-            "| --- | --- | --- | --- | --- | --- |",
-            *(
-                f"| {name} | {k['steps']:,} | {k['train_s']:.1f} | {k['bare_s']:.1f} "
-                f"| {k['train_s'] / k['bare_s']:.3f} | {k['val_s']:.1f} |"
-                for name, k in acc["per_kind"].items()
-            ),
-            "",
-            f"wall {acc['wall_s']:.0f} s = training steps {acc['train_s']:.0f} s + evaluation "
-            f"{acc['eval_s']:.0f} s (after-task evaluation and validation checks) + other "
-            f"{acc['other_s']:.0f} s. Bare twins of the same steps: {acc['bare_s']:.0f} s "
-            f"(training steps / bare = {acc['train_over_bare']:.3f}). Target 1.3 x bare + "
-            f"evaluation = {acc['target_s']:.0f} s: wall / target = "
-            f"{acc['wall_over_target']:.3f} ({'met' if acc['wall_over_target'] <= 1 else 'missed'})"
-            f". (wall - evaluation) / bare = {acc['wall_minus_eval_over_bare']:.3f}. The same "
-            f"number of steps at the initial network's bare step ({acc['base_ms']:.2f} ms): "
-            f"{acc['base_net_bare_s']:.0f} s.",
-            "",
-        ]
-        results["accounting"] = acc
-    lines.append(
-        f"Bare twins timed in this process ({torch.get_num_threads()} threads, {args.steps} "
-        f"steps x {args.repeats} repeats after a warm-up, medians; "
-        f"{len(bare_ms)} distinct phase shapes, {time.perf_counter() - start:.0f} s)."
-    )
+        lines += plain_lines(label, acc) if bare_ms is None else twin_lines(label, acc)
+        results["accounting"] = accounts[label] = acc
+    if len(runs) > 1:
+        lines += comparison_lines(accounts)
+    if bare_ms is not None:
+        lines.append(
+            f"Bare twins timed in this process ({torch.get_num_threads()} threads, {args.steps} "
+            f"steps x {args.repeats} repeats after a warm-up, medians; "
+            f"{len(bare_ms)} distinct phase shapes, {timing:.0f} s)."
+        )
     text = "\n".join(lines)
     print(text)
     if args.out:
