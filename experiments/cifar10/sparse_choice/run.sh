@@ -11,9 +11,10 @@ PY=.venv/bin/python
 DATA=${CIFAR10_JPEG:-../shared/data/cifar10-jpeg}
 SWEEP=outputs/cifar10/sparse_choice
 for variant in "strategy.lam=2" "strategy.max_split_per_layer=null"; do
+  name=${variant#strategy.}
   # shellcheck disable=SC2086  # one override per variant
   $PY -m den.train +experiment=split_cifar10 strategy=den_cifar_sparse $variant \
     stream.source=imagefolder stream.root="$DATA" threads=1 logger=none resume=auto \
-    hydra.run.dir="$SWEEP/${variant#strategy.}"
+    hydra.run.dir="$SWEEP/${name//=/-}"
 done
 bash experiments/collect_runs.sh $SWEEP experiments/cifar10/sparse_choice/runs
