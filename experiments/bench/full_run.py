@@ -225,46 +225,44 @@ def account(results: dict, bare_ms: dict | None) -> dict:
     }
 
 
-def twin_lines(label: str, acc: dict) -> list[str]:
+def run_lines(label: str, acc: dict) -> list[str]:
+    """One run's Markdown: a row per phase kind and the wall's split; against the bare twins
+    when ``acc`` has them, with ms per step otherwise."""
+    twins = "bare_s" in acc
+    middle = "bare twin s | ratio" if twins else "ms / step"
+
+    def cells(k: dict) -> str:
+        if twins:
+            return f"{k['bare_s']:.1f} | {k['train_s'] / k['bare_s']:.3f}"
+        return f"{1000 * k['train_s'] / max(k['steps'], 1):.1f}"
+
+    text = (
+        f"wall {acc['wall_s']:.0f} s = training steps {acc['train_s']:.0f} s + evaluation "
+        f"{acc['eval_s']:.0f} s (after-task evaluation and validation checks) + other "
+        f"{acc['other_s']:.0f} s."
+    )
+    if twins:
+        text += (
+            f" Bare twins of the same steps: {acc['bare_s']:.0f} s "
+            f"(training steps / bare = {acc['train_over_bare']:.3f}). Target 1.3 x bare + "
+            f"evaluation = {acc['target_s']:.0f} s: wall / target = "
+            f"{acc['wall_over_target']:.3f} "
+            f"({'met' if acc['wall_over_target'] <= 1 else 'missed'})"
+            f". (wall - evaluation) / bare = {acc['wall_minus_eval_over_bare']:.3f}. The same "
+            f"number of steps at the initial network's bare step ({acc['base_ms']:.2f} ms): "
+            f"{acc['base_net_bare_s']:.0f} s."
+        )
     return [
         f"### {label}",
         "",
-        "| phase | steps | framework s | bare twin s | ratio | validation s |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| phase | steps | framework s | {middle} | validation s |",
+        "| --- | --- | --- | --- | --- |" + (" --- |" if twins else ""),
         *(
-            f"| {name} | {k['steps']:,} | {k['train_s']:.1f} | {k['bare_s']:.1f} "
-            f"| {k['train_s'] / k['bare_s']:.3f} | {k['val_s']:.1f} |"
+            f"| {name} | {k['steps']:,} | {k['train_s']:.1f} | {cells(k)} | {k['val_s']:.1f} |"
             for name, k in acc["per_kind"].items()
         ),
         "",
-        f"wall {acc['wall_s']:.0f} s = training steps {acc['train_s']:.0f} s + evaluation "
-        f"{acc['eval_s']:.0f} s (after-task evaluation and validation checks) + other "
-        f"{acc['other_s']:.0f} s. Bare twins of the same steps: {acc['bare_s']:.0f} s "
-        f"(training steps / bare = {acc['train_over_bare']:.3f}). Target 1.3 x bare + "
-        f"evaluation = {acc['target_s']:.0f} s: wall / target = "
-        f"{acc['wall_over_target']:.3f} ({'met' if acc['wall_over_target'] <= 1 else 'missed'})"
-        f". (wall - evaluation) / bare = {acc['wall_minus_eval_over_bare']:.3f}. The same "
-        f"number of steps at the initial network's bare step ({acc['base_ms']:.2f} ms): "
-        f"{acc['base_net_bare_s']:.0f} s.",
-        "",
-    ]
-
-
-def plain_lines(label: str, acc: dict) -> list[str]:
-    return [
-        f"### {label}",
-        "",
-        "| phase | steps | framework s | ms / step | validation s |",
-        "| --- | --- | --- | --- | --- |",
-        *(
-            f"| {name} | {k['steps']:,} | {k['train_s']:.1f} "
-            f"| {1000 * k['train_s'] / max(k['steps'], 1):.1f} | {k['val_s']:.1f} |"
-            for name, k in acc["per_kind"].items()
-        ),
-        "",
-        f"wall {acc['wall_s']:.0f} s = training steps {acc['train_s']:.0f} s + evaluation "
-        f"{acc['eval_s']:.0f} s (after-task evaluation and validation checks) + other "
-        f"{acc['other_s']:.0f} s.",
+        text,
         "",
     ]
 
@@ -318,7 +316,7 @@ def main() -> None:
     for path, results in runs.items():
         acc = account(results, bare_ms)
         label = f"{results['strategy']} ({path})"
-        lines += plain_lines(label, acc) if bare_ms is None else twin_lines(label, acc)
+        lines += run_lines(label, acc)
         results["accounting"] = accounts[label] = acc
     if len(runs) > 1:
         lines += comparison_lines(accounts)
