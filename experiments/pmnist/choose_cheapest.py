@@ -5,12 +5,13 @@
         --out experiments/pmnist/budgets/choice.md
 
 The rule: average each setting (the values of ``--keys`` under ``strategy``) over its seeds:
-validation average accuracy after the last task, non-zero and stored capacity projected to
-``--tasks`` tasks, the selected fraction of each layer over tasks 2.., and DEN's training
-seconds. The reference is the setting with every key null (the trainer's budget, ``l1`` for
-``head_l1``). Keep the settings whose mean validation accuracy is at most ``--tolerance`` below
-the reference's and whose projected capacities stay within ``--budget`` (non-zero) and
-``--stored-budget`` base networks (the capacity targets den_pmnist was chosen under). Choose
+validation average accuracy (``--metric auroc``: AUROC) after the last task, non-zero and
+stored capacity projected to ``--tasks`` tasks, the selected fraction of each layer over
+tasks 2.., and DEN's training seconds. The reference is the setting with every key null
+(the trainer's budget, ``l1`` for ``head_l1``). Keep the settings whose mean validation
+metric is at most ``--tolerance`` below the reference's and whose projected capacities stay
+within ``--budget`` (non-zero) and ``--stored-budget`` base networks (the capacity targets
+den_pmnist was chosen under). Choose
 the cheapest: fewest budgeted steps (``--prefer steps``), fewest steps taken by the phases
 after task 1, mean over seeds (``--prefer steps_taken``, for settings such as the patience
 that change no budget), or narrowest selection, the largest per-layer selected fraction
@@ -34,6 +35,7 @@ READ = (
     "status",
     "config",
     "val_acc_matrix",
+    "val_auroc_matrix",
     "learn_time_s",
     "tasks",
     "nonzero_capacity_per_task",
@@ -52,8 +54,10 @@ def selected_fraction(tasks: list[dict]) -> list[float]:
     return [statistics.mean(col) for col in zip(*rows, strict=True)]
 
 
-def summarise(runs: list[dict], tasks: int) -> dict:
-    val = [statistics.mean(r["val_acc_matrix"][-1]) for r in runs]
+def summarise(runs: list[dict], tasks: int, metric: str = "acc") -> dict:
+    """One setting's runs (seeds) averaged: validation ``metric`` after the last task,
+    projected capacities, selection, DEN's learning seconds and steps per phase."""
+    val = [statistics.mean(r[f"val_{metric}_matrix"][-1]) for r in runs]
     per_run_selection = [selected_fraction(r["tasks"]) for r in runs]
     return {
         "seeds": len(runs),
@@ -75,6 +79,12 @@ def main() -> None:
     parser.add_argument("runs", type=Path, help="folder with one run per subfolder")
     parser.add_argument("--keys", nargs="+", required=True, help="strategy keys that were swept")
     parser.add_argument("--prefer", choices=("steps", "steps_taken", "selection"), default="steps")
+    parser.add_argument(
+        "--metric",
+        choices=("acc", "auroc"),
+        default="acc",
+        help="validation average accuracy, or AUROC (the one-vs-rest streams' metric)",
+    )
     parser.add_argument("--tolerance", type=float, default=0.001)
     parser.add_argument("--budget", type=float, default=1.0)
     parser.add_argument("--stored-budget", type=float, default=2.0)
@@ -98,7 +108,7 @@ def main() -> None:
     def steps(setting: tuple) -> int:  # budgeted steps; null = the trainer's budget
         return sum(max_iters if v is None else v for v in setting)
 
-    rows = {setting: summarise(runs, args.tasks) for setting, runs in groups.items()}
+    rows = {setting: summarise(runs, args.tasks, args.metric) for setting, runs in groups.items()}
     reference = rows[(None,) * len(args.keys)]
     eligible = [
         s
@@ -127,15 +137,18 @@ def main() -> None:
     lines = [
         f"# Chosen on validation: {', '.join(args.keys)}",
         "",
-        f"Rule ({Path(__file__).name} --prefer {args.prefer}): the {cost} whose mean validation"
-        f" accuracy is within {args.tolerance} of the reference's (every key null:"
-        f" {reference['val']:.4f}) and whose capacity, projected to {args.tasks} tasks, stays"
-        f" within {args.budget} (non-zero) and {args.stored_budget} (stored) base networks."
+        f"Rule ({Path(__file__).name} --prefer {args.prefer} --metric {args.metric}): the"
+        f" {cost} whose mean validation average {args.metric} is within {args.tolerance} of"
+        f" the reference's (every key null: {reference['val']:.4f}) and whose capacity,"
+        f" projected to {args.tasks} tasks, stays within {args.budget} (non-zero) and"
+        f" {args.stored_budget} (stored) base networks."
         " Chosen: **"
         + ", ".join(f"{k} {show(v)}" for k, v in zip(args.keys, chosen, strict=True))
         + "**.",
         "",
-        "| " + " | ".join(args.keys) + " | seeds | val avg acc | sd | projected non-zero |"
+        "| "
+        + " | ".join(args.keys)
+        + f" | seeds | val avg {args.metric} | sd | projected non-zero |"
         " projected stored | selected fraction per layer | selective steps | expansion steps |"
         " split_train steps | DEN learn s | eligible |",
         "| " + " | ".join(["---"] * (len(args.keys) + 11)) + " |",
