@@ -186,14 +186,12 @@ def account(results: dict, bare_ms: dict | None) -> dict:
     timings) also the bare seconds and the target."""
     per_kind: dict[str, dict] = {}
     for row in phase_rows(results, twins=bare_ms is not None):
-        kind = per_kind.setdefault(
-            row["kind"], {"steps": 0, "train_s": 0.0, "bare_s": 0.0, "val_s": 0.0}
-        )
+        kind = per_kind.setdefault(row["kind"], {"steps": 0, "train_s": 0.0, "val_s": 0.0})
         kind["steps"] += row["steps"]
         kind["train_s"] += row["seconds"] - row["val_seconds"]
         kind["val_s"] += row["val_seconds"]
         if bare_ms is not None:
-            kind["bare_s"] += row["steps"] * bare_ms[shape_key(row)] / 1000
+            kind["bare_s"] = kind.get("bare_s", 0.0) + row["steps"] * bare_ms[shape_key(row)] / 1000
     train_s = sum(k["train_s"] for k in per_kind.values())
     val_s = sum(k["val_s"] for k in per_kind.values())
     full_steps = sum(k["steps"] for name, k in per_kind.items() if name != "head_fit")
@@ -208,8 +206,6 @@ def account(results: dict, bare_ms: dict | None) -> dict:
         "per_kind": per_kind,
     }
     if bare_ms is None:
-        for kind in per_kind.values():
-            del kind["bare_s"]
         return split
     base_ms = bare_ms[shape_key(base_row(results))]
     bare_s = sum(k["bare_s"] for k in per_kind.values())

@@ -11,12 +11,12 @@ tasks 2.., and DEN's training seconds. The reference is the setting with every k
 (the trainer's budget, ``l1`` for ``head_l1``). Keep the settings whose mean validation
 metric is at most ``--tolerance`` below the reference's and whose projected capacities stay
 within ``--budget`` (non-zero) and ``--stored-budget`` base networks (the capacity targets
-den_pmnist was chosen under). Choose
-the cheapest: fewest budgeted steps (``--prefer steps``), fewest steps taken by the phases
-after task 1, mean over seeds (``--prefer steps_taken``, for settings such as the patience
-that change no budget), or narrowest selection, the largest per-layer selected fraction
-(``--prefer selection``); ties go to the most accurate. Only the
-keys in ``READ`` are read from each results.json: test metrics never reach the choice.
+den_pmnist was chosen under). Choose the cheapest: fewest budgeted steps (``--prefer
+steps``), fewest steps taken by the phases after task 1, mean over seeds (``--prefer
+steps_taken``, for settings such as the patience that change no budget), or narrowest
+selection, the largest per-layer selected fraction (``--prefer selection``); ties go to the
+most accurate. Only the keys in ``READ`` are read from each results.json: test metrics never
+reach the choice.
 """
 
 from __future__ import annotations
