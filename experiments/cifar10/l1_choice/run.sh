@@ -24,11 +24,13 @@ HERE=experiments/cifar10/l1_choice
 COMMON=(stream.source=imagefolder stream.root="$DATA" threads=1 logger=none
   trainer.progress=false resume=auto)
 
-run() {  # run NAME EXPERIMENT OVERRIDES...: one run, then every finished record collected
+run() {  # run NAME EXPERIMENT OVERRIDES...: one run, then its record copied to $HERE/runs
   local name=$1 experiment=$2
   shift 2
   $PY -m den.train +experiment="$experiment" "$@" "${COMMON[@]}" hydra.run.dir="$SWEEP/$name"
-  bash experiments/collect_runs.sh $SWEEP $HERE/runs
+  mkdir -p "$HERE/runs/$name/.hydra"
+  cp "$SWEEP/$name/results.json" "$HERE/runs/$name/"
+  cp "$SWEEP/$name/.hydra/"*.yaml "$HERE/runs/$name/.hydra/"
 }
 
 # the longest jobs first, so the lanes end close together
