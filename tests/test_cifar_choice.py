@@ -1,0 +1,58 @@
+"""experiments/cifar10/l1_choice/choose.py: one setting for both CIFAR-10 streams, chosen on
+validation accuracy (split) and validation AUROC (one-vs-rest) within the capacity budgets;
+test metrics never decide."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO_ROOT
+
+SCRIPT = REPO_ROOT / "experiments" / "cifar10" / "l1_choice" / "choose.py"
+
+
+def write_run(folder, val_acc, val_auroc, nonzero, test_acc=0.5):
+    """A complete 2-task results.json: the fields the choice reads, and test metrics that
+    contradict the validation ones."""
+    run = {
+        "status": "complete",
+        "config": {"strategy": {"l1": 0.1}},
+        "val_acc_matrix": [[val_acc, None], [val_acc, val_acc]],
+        "val_auroc_matrix": [[val_auroc, None], [val_auroc, val_auroc]],
+        "acc_matrix": [[test_acc, None], [test_acc, test_acc]],
+        "auroc_matrix": [[test_acc, None], [test_acc, test_acc]],
+        "nonzero_capacity_per_task": [0.3, nonzero],
+        "capacity_per_task": [1.0, 1.1],
+    }
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(run))
+
+
+def choose(tmp_path, settings):
+    out = tmp_path / "choice.md"
+    cmd = [sys.executable, str(SCRIPT), "--reference", "ref", "--out", str(out)]
+    for name in settings:
+        cmd += ["--setting", name, str(tmp_path / name / "split"), str(tmp_path / name / "bin")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    chosen = [line.split(" | ")[0].strip("| ") for line in out.read_text().splitlines()
+              if line.endswith("**yes** |")]  # fmt: skip
+    return set(chosen)
+
+
+def test_the_summed_validation_gain_within_budget_decides_not_test(tmp_path):
+    write_run(tmp_path / "ref" / "split", 0.88, 0.90, nonzero=0.31)
+    write_run(tmp_path / "ref" / "bin", 0.80, 0.91, nonzero=0.31)
+    # better on split, worse on AUROC: the sum of gains is +0.01 - 0.005
+    write_run(tmp_path / "a" / "split", 0.89, 0.50, nonzero=0.32)
+    write_run(tmp_path / "a" / "bin", 0.10, 0.905, nonzero=0.32, test_acc=0.1)
+    # +0.002 + 0.001: a smaller sum, the best test accuracy
+    write_run(tmp_path / "b" / "split", 0.882, 0.90, nonzero=0.32, test_acc=0.99)
+    write_run(tmp_path / "b" / "bin", 0.80, 0.911, nonzero=0.32, test_acc=0.99)
+    # the most accurate, but its non-zero capacity projects past 1.0 on one stream
+    write_run(tmp_path / "c" / "split", 0.95, 0.99, nonzero=0.34)
+    write_run(tmp_path / "c" / "bin", 0.95, 0.99, nonzero=0.40)
+    assert choose(tmp_path, ["ref", "a", "b", "c"]) == {"a"}
+    assert choose(tmp_path, ["ref", "b", "c"]) == {"b"}
