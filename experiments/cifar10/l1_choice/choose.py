@@ -39,6 +39,8 @@ STREAMS = (("split_cifar10", "val_acc_matrix"), ("cifar10_binary", "val_auroc_ma
 
 def score(run_dir: Path, matrix: str, tasks: int) -> dict[str, float]:
     """Validation metric after the last task, and the capacities (last, projected)."""
+    if not (run_dir / "results.json").is_file():
+        raise SystemExit(f"{run_dir}: no results.json (give the run's folder, as the run wrote it)")
     run = load(run_dir / "results.json", READ)
     if run.get("status") != "complete":
         raise SystemExit(f"{run_dir}: the run is not complete (status {run.get('status')!r})")

@@ -41,3 +41,14 @@ run() {  # run NAME EXPERIMENT OVERRIDES...: one run, then its record copied to 
   run split_cifar10-l1-0.03 split_cifar10 strategy=den_cifar_sparse strategy.l1=0.03
   run cifar10_binary-stl cifar10_binary strategy=stl) &
 wait
+# the choice (validation only), then the accountings of l1 0.05 against STL
+S=experiments/cifar10/sparse_choice
+R=$HERE/runs
+$PY $HERE/choose.py --setting 0.1 $S/runs/lam-1 $S/cifar10_binary/lam-1 \
+  --setting 0.05 $R/split_cifar10-l1-0.05 $R/cifar10_binary-l1-0.05 \
+  --setting 0.03 $R/split_cifar10-l1-0.03 $R/cifar10_binary-l1-0.03 \
+  --reference 0.1 --out $HERE/choice.md
+for stream in split_cifar10 cifar10_binary; do
+  $PY experiments/bench/full_run.py --no-twins "$R/$stream-l1-0.05" "$R/$stream-stl" \
+    --out "$HERE/full_run_${stream}_l1-0.05.md"
+done
