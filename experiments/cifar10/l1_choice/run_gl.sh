@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Follow-up of run.sh: l1 0.05 with a stronger group lasso (gl 1 against 0.3), on both CIFAR-10
+# streams, STL on both in the same sweep (one commit, two lanes, one thread per job). Why:
+# l1 0.05 broke the capacity budgets mostly through units (cifar10_binary stored 2.07 against
+# 1.78 at l1 0.1: the weaker L1 empties fewer new units, so fewer are deleted); the group
+# lasso is the setting that deletes new units. The choice: run.sh's rule, unchanged, over
+# every setting (choose.py with this run's pair added).
+#   bash experiments/cifar10/l1_choice/run_gl.sh
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+PY=.venv/bin/python
+DATA=${CIFAR10_JPEG:-../shared/data/cifar10-jpeg}
+SWEEP=outputs/cifar10/l1_choice_gl
+HERE=experiments/cifar10/l1_choice
+COMMON=(stream.source=imagefolder stream.root="$DATA" threads=1 logger=none
+  trainer.progress=false resume=auto)
+
+run() {  # run NAME EXPERIMENT OVERRIDES...: one run, then its record copied to $HERE/runs_gl
+  local name=$1 experiment=$2
+  shift 2
+  $PY -m den.train +experiment="$experiment" "$@" "${COMMON[@]}" hydra.run.dir="$SWEEP/$name"
+  mkdir -p "$HERE/runs_gl/$name/.hydra"
+  cp "$SWEEP/$name/results.json" "$HERE/runs_gl/$name/"
+  cp "$SWEEP/$name/.hydra/"*.yaml "$HERE/runs_gl/$name/.hydra/"
+}
+
+GL=(strategy=den_cifar_sparse strategy.l1=0.05 strategy.gl=1)
+(run cifar10_binary-l1-0.05-gl-1 cifar10_binary "${GL[@]}") &
+(run split_cifar10-l1-0.05-gl-1 split_cifar10 "${GL[@]}"
+  run split_cifar10-stl split_cifar10 strategy=stl
+  run cifar10_binary-stl cifar10_binary strategy=stl) &
+wait
+S=experiments/cifar10/sparse_choice
+R=$HERE/runs
+G=$HERE/runs_gl
+$PY $HERE/choose.py --setting 0.1 $S/runs/lam-1 $S/cifar10_binary/lam-1 \
+  --setting 0.05 $R/split_cifar10-l1-0.05 $R/cifar10_binary-l1-0.05 \
+  --setting 0.03 $R/split_cifar10-l1-0.03 $R/cifar10_binary-l1-0.03 \
+  --setting "0.05, gl 1" $G/split_cifar10-l1-0.05-gl-1 $G/cifar10_binary-l1-0.05-gl-1 \
+  --reference 0.1 --out $HERE/choice_gl.md
+for stream in split_cifar10 cifar10_binary; do
+  $PY experiments/bench/full_run.py --no-twins "$G/$stream-l1-0.05-gl-1" "$G/$stream-stl" \
+    --out "$HERE/full_run_${stream}_l1-0.05-gl-1.md"
+done
