@@ -95,3 +95,22 @@ def test_full_run_accounting_adds_up(tmp_path, tiny_mnist_root, run_train):
         out.read_text()
     )
     assert "| 2.00 | 1.00 |" in out.read_text()  # wall / STL, steps / STL
+
+
+def test_growth_charges_a_new_unit_its_fan_in_and_fan_out(tmp_path):
+    """experiments/bench/growth.py: one unit added to the first layer of a 4-input MLP with
+    layers of 2 and 2 units costs its 4 input weights and its 2 output weights, and nothing
+    is charged to the layer that did not grow."""
+    model = {"name": "mlp", "arch": "mlp", "conv_channels": [], "kernel_size": 5, "pool": 2,
+             "pools": None, "hidden": [2, 2], "init": "default"}  # fmt: skip
+    run = {
+        "config": {"model": model},
+        "base_params": 100,
+        "tasks": [{"report": {"widths": [2, 2]}}, {"report": {"widths": [3, 2], "params": 106}}],
+    }
+    (tmp_path / "results.json").write_text(json.dumps(run))
+    cmd = [sys.executable, "experiments/bench/growth.py", str(tmp_path), "--input-shape", "1", "2", "2"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "| linear-1 | 2 | 3 | 6 | 1.00 |" in proc.stdout
+    assert "| linear-2 | 2 | 2 | 0 | 0.00 |" in proc.stdout
