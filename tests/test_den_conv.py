@@ -182,6 +182,36 @@ def test_a_drifted_filter_is_duplicated_against_sigma_conv(stream):
     assert net.weights[2].shape[1] == (width[1] + 1) * BLOCK
 
 
+@pytest.mark.parametrize(("max_split_conv", "copies"), [(None, [2, 2, 2]), (1, [1, 1, 2])])
+def test_max_split_conv_caps_the_filter_copies_apart_from_the_units(stream, max_split_conv, copies):
+    # Every filter and unit drifts past sigma; the cap keeps the most drifted (the larger
+    # push), max_split_conv caps conv layers only (None: max_split_per_layer everywhere).
+    den = make_den(
+        split_train=False,
+        sigma=0.5,
+        sigma_conv=0.5,
+        max_split_per_layer=2,
+        max_split_conv=max_split_conv,
+    )
+    den.learn(stream[0])
+    net = den.net
+    prev = ops.snapshot(net)
+    net.add_head(4, 1)
+    width = net.widths()
+    with torch.no_grad():
+        for layer in range(net.num_layers):
+            for unit in range(width[layer]):
+                net.weights[layer][unit] += 1.0 + unit  # unit u drifts the most for the last u
+    train, val = den.task_data(stream[1])
+    assert split_drifted_units(den, 1, train, val, prev, {"phases": {}}) == copies
+    assert net.widths() == [w + c for w, c in zip(width, copies, strict=True)]
+    for layer, c in enumerate(copies):  # the most drifted (the last c units) are restored
+        old = prev[layer][0]  # over the old inputs: the layer below grew by its copies
+        for unit in range(width[layer] - c, width[layer]):
+            assert torch.equal(net.weights[layer][unit, : old.shape[1]], old[unit])
+        assert not torch.equal(net.weights[layer][0, : old.shape[1]], old[0])  # not split
+
+
 def test_timestamped_inference_equals_the_sliced_network(stream):
     den = make_den(tau=0.0, sigma=0.0, sigma_conv=0.0, lam=0.01)
     for task in stream:

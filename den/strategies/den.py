@@ -76,6 +76,10 @@ class DENConfig(StrategyConfig):
     split_train_if_drifted: bool = False
     split_always: bool = True  # False = split only after an expansion (the code)
     max_split_per_layer: int | None = None  # cap, most drifted first (the code caps at k)
+    # cap of conv layers; None = max_split_per_layer. Not in the paper or the code: a copied
+    # conv-2 filter also copies its columns into the first fully connected layer, so filters
+    # cost LeNet 64x the weights of a unit (experiments/bench/growth.py)
+    max_split_conv: int | None = None
     keep_zeros: bool = False  # True: an old weight that is exactly 0 stays 0 (a pruned connection)
     expansion_loss: ExpansionLoss = (
         ExpansionLoss.train
@@ -113,6 +117,7 @@ class DENStrategy(Strategy):
             "split_iters",
             "patience",
             "max_split_per_layer",
+            "max_split_conv",
             "head_l1",
             "l1_conv",
         ):
@@ -188,6 +193,13 @@ class DENStrategy(Strategy):
     # ----------------------------------------------------------------- helpers
     def sigma_of(self, layer: int) -> float:
         return self.cfg.sigma_conv if self.net.kinds[layer] == "conv" else self.cfg.sigma
+
+    def split_cap(self, layer: int) -> int | None:
+        """Most copies a split may make in ``layer`` (None = no cap): max_split_conv for a conv
+        layer when set, max_split_per_layer otherwise."""
+        if self.net.kinds[layer] == "conv" and self.cfg.max_split_conv is not None:
+            return self.cfg.max_split_conv
+        return self.cfg.max_split_per_layer
 
     def expansion_size(self, layer: int) -> int:
         """Units an expansion adds to ``layer``: k_conv filters for a conv layer (k when
@@ -586,7 +598,7 @@ def split_drifted_units(
         drift_max.append(float(drift.max()) if drift.numel() else 0.0)
         units = torch.nonzero(drift > s.sigma_of(layer)).flatten()
         over_sigma.append(units.numel())
-        cap = s.cfg.max_split_per_layer
+        cap = s.split_cap(layer)
         if cap is not None and units.numel() > cap:
             units = units[drift[units].argsort(descending=True)[:cap]].sort().values
         duplicate_units(net, t, layer, units, prev[layer])
