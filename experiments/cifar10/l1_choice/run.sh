@@ -17,21 +17,9 @@
 # validation average AUROC). Test metrics are read only after the choice.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-PY=.venv/bin/python
-DATA=${CIFAR10_JPEG:-../shared/data/cifar10-jpeg}
 SWEEP=outputs/cifar10/l1_choice
-HERE=experiments/cifar10/l1_choice
-COMMON=(stream.source=imagefolder stream.root="$DATA" threads=1 logger=none
-  trainer.progress=false resume=auto)
-
-run() {  # run NAME EXPERIMENT OVERRIDES...: one run, then its record copied to $HERE/runs
-  local name=$1 experiment=$2
-  shift 2
-  $PY -m den.train +experiment="$experiment" "$@" "${COMMON[@]}" hydra.run.dir="$SWEEP/$name"
-  mkdir -p "$HERE/runs/$name/.hydra"
-  cp "$SWEEP/$name/results.json" "$HERE/runs/$name/"
-  cp "$SWEEP/$name/.hydra/"*.yaml "$HERE/runs/$name/.hydra/"
-}
+RECORDS=experiments/cifar10/l1_choice/runs
+source experiments/cifar10/l1_choice/lanes.sh
 
 # the longest jobs first, so the lanes end close together
 (run cifar10_binary-l1-0.05 cifar10_binary strategy=den_cifar_sparse strategy.l1=0.05

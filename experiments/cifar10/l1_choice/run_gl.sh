@@ -8,21 +8,9 @@
 #   bash experiments/cifar10/l1_choice/run_gl.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-PY=.venv/bin/python
-DATA=${CIFAR10_JPEG:-../shared/data/cifar10-jpeg}
 SWEEP=outputs/cifar10/l1_choice_gl
-HERE=experiments/cifar10/l1_choice
-COMMON=(stream.source=imagefolder stream.root="$DATA" threads=1 logger=none
-  trainer.progress=false resume=auto)
-
-run() {  # run NAME EXPERIMENT OVERRIDES...: one run, then its record copied to $HERE/runs_gl
-  local name=$1 experiment=$2
-  shift 2
-  $PY -m den.train +experiment="$experiment" "$@" "${COMMON[@]}" hydra.run.dir="$SWEEP/$name"
-  mkdir -p "$HERE/runs_gl/$name/.hydra"
-  cp "$SWEEP/$name/results.json" "$HERE/runs_gl/$name/"
-  cp "$SWEEP/$name/.hydra/"*.yaml "$HERE/runs_gl/$name/.hydra/"
-}
+RECORDS=experiments/cifar10/l1_choice/runs_gl
+source experiments/cifar10/l1_choice/lanes.sh
 
 GL=(strategy=den_cifar_sparse strategy.l1=0.05 strategy.gl=1)
 (run cifar10_binary-l1-0.05-gl-1 cifar10_binary "${GL[@]}") &
