@@ -10,6 +10,7 @@ import sys
 
 from conftest import REPO_ROOT
 
+STREAMS = ("split_cifar10", "cifar10_binary")
 SCRIPT = REPO_ROOT / "experiments" / "cifar10" / "l1_choice" / "choose.py"
 
 
@@ -56,3 +57,44 @@ def test_the_summed_validation_gain_within_budget_decides_not_test(tmp_path):
     write_run(tmp_path / "c" / "bin", 0.95, 0.99, nonzero=0.40)
     assert choose(tmp_path, ["ref", "a", "b", "c"]) == {"a"}
     assert choose(tmp_path, ["ref", "b", "c"]) == {"b"}
+
+
+def test_den_cifar_sparse_is_what_the_committed_validation_runs_choose(tmp_path):
+    """The CIFAR experiments' DEN default is the choice of the committed records
+    (experiments/cifar10/l1_choice/run_conv.sh): change the yaml without a new choice and
+    this fails."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from den.schemas import register_configs
+
+    here = REPO_ROOT / "experiments" / "cifar10"
+    settings = {
+        "0.1": (here / "sparse_choice/runs/lam-1", here / "sparse_choice/cifar10_binary/lam-1"),
+        **{
+            name: tuple(here / f"l1_choice/{folder}/{stream}-{suffix}" for stream in STREAMS)
+            for name, folder, suffix in [
+                ("0.05", "runs", "l1-0.05"),
+                ("0.03", "runs", "l1-0.03"),
+                ("0.05, gl 1", "runs_gl", "l1-0.05-gl-1"),
+                ("0.05, gl 1, conv 1", "runs_conv", "l1-0.05-gl-1-conv-1"),
+                ("0.03, gl 1, conv 1", "runs_conv", "l1-0.03-gl-1-conv-1"),
+            ]
+        },
+    }
+    out = tmp_path / "choice.md"
+    cmd = [sys.executable, str(SCRIPT), "--reference", "0.1", "--out", str(out)]
+    for name, (split, binary) in settings.items():
+        cmd += ["--setting", name, str(split), str(binary)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    chosen = {line.split(" | ")[0].strip("| ") for line in out.read_text().splitlines()
+              if line.endswith("**yes** |")}  # fmt: skip
+    assert len(chosen) == 1, out.read_text()  # one setting for both streams
+    [chosen] = chosen
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        default = compose("config", overrides=["strategy=den_cifar_sparse"]).strategy
+    for run in settings[chosen]:
+        recorded = json.loads((run / "results.json").read_text())["config"]["strategy"]
+        assert OmegaConf.to_container(default) == recorded, run

@@ -37,19 +37,23 @@ def config(experiment: str, *overrides: str):
         return compose("config", overrides=[f"+experiment={experiment}", *overrides])
 
 
-@pytest.mark.parametrize(
-    ("experiment", "k_conv", "max_split"),
-    [("split_cifar10", None, 5), ("cifar10_binary", 2, 2), ("split_cifar100", 2, 2)],
-)
-def test_cifar_experiments_use_conv_den_with_augmentation(experiment, k_conv, max_split):
+@pytest.mark.parametrize("experiment", ["split_cifar10", "cifar10_binary", "split_cifar100"])
+def test_cifar_experiments_use_conv_den_with_augmentation(experiment):
     cfg = config(experiment)
     assert cfg.model.name == "lenet" and cfg.model.arch == "conv"
     assert cfg.strategy.name == "den" and cfg.strategy.sigma_conv == 0.02
-    assert cfg.strategy.k == 10 and cfg.strategy.k_conv == k_conv  # 10-task streams grow slower
-    assert cfg.strategy.max_split_per_layer == max_split
     assert cfg.strategy.split_train  # the paper's split-training phase (Eq. 4) on every stream
     assert cfg.stream.augment == "crop_flip"
     assert cfg.stream.name == experiment
+
+
+def test_every_cifar_experiment_runs_the_one_sparse_den_chosen_on_validation():
+    """One DEN setting for every CIFAR stream (den_cifar_sparse, chosen on validation in
+    experiments/cifar10/l1_choice), not a setting per dataset."""
+    chosen = config("split_cifar10", "strategy=den_cifar_sparse").strategy
+    assert chosen.prox_scale == "lr" and chosen.keep_zeros  # the sparse DEN
+    for experiment in ("split_cifar10", "cifar10_binary", "split_cifar100"):
+        assert config(experiment).strategy == chosen, experiment
 
 
 def run_growing_den(experiment: str, root: Path, out: Path, *overrides: str) -> dict:
@@ -109,11 +113,12 @@ def test_split_cifar100_runs_ten_class_tasks_with_conv_den(tmp_path):
     assert [len(c) for c in classes] == [10, 10] and not set(classes[0]) & set(classes[1])
     assert results["tasks"][0]["sizes"]["test"] == 10 * 2  # 10 classes x 2 test images
     second = results["tasks"][1]["report"]
-    assert second["expansion_added"] == [2, 2, 10, 10]  # k_conv 2 filters, k 10 units
+    den = config("split_cifar100").strategy
+    assert second["expansion_added"] == [den.k_conv] * 2 + [den.k] * 2  # filters, then units
     grown = [a + b for a, b in zip(second["expansion_kept"], second["split"], strict=True)]
     first_widths = results["tasks"][0]["report"]["widths"]
     assert second["widths"] == [w + g for w, g in zip(first_widths, grown, strict=True)]
-    assert second["phases"]["split_train"]["steps"] > 0  # den_cifar_lite trains before splitting
+    assert second["phases"]["split_train"]["steps"] > 0  # the paper's Eq. 4 before splitting
 
 
 def test_cifar100_standin_is_ten_tasks_of_disjoint_cifar10_images(tiny_imagefolder_root, tmp_path):
