@@ -3,6 +3,8 @@
 # sweep from one commit, two jobs at a time (joblib), one torch thread each (issue 17's
 # protocol), then the phase-by-phase accountings against STL.
 #   bash experiments/cifar10/sparse_vs_stl/run.sh
+# den_cifar_sparse changed at 8c13886 (l1 0.03, gl 1, k_conv 1, max_split_conv 1: the choice of
+# ../l1_choice/run_conv.sh); run at the commit the README names, it reproduces the records.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PY=.venv/bin/python
