@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The CIFAR experiments' DEN as a user runs it (+experiment=split_cifar10 / cifar10_binary with
+# no strategy override: den_cifar_sparse, chosen by ../l1_choice/run_conv.sh) against STL on
+# both streams: one sweep from one commit, two lanes of jobs side by side, one torch thread
+# each (issue 17's protocol), every record copied as its run ends; then the phase-by-phase
+# accountings against STL. A repeat of run_conv.sh's chosen runs, for their wall times.
+#   bash experiments/cifar10/default_vs_stl/run.sh   # about 36 min on 2 cores
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+SWEEP=outputs/cifar10/default_vs_stl
+RECORDS=experiments/cifar10/default_vs_stl/runs
+source experiments/cifar10/l1_choice/lanes.sh
+
+# the longest job alone in one lane, the other three in the other
+(run cifar10_binary-den cifar10_binary) &
+(run split_cifar10-den split_cifar10
+  run split_cifar10-stl split_cifar10 strategy=stl
+  run cifar10_binary-stl cifar10_binary strategy=stl) &
+wait
+for stream in split_cifar10 cifar10_binary; do
+  $PY experiments/bench/full_run.py --no-twins "$RECORDS/$stream-den" "$RECORDS/$stream-stl" \
+    --out "experiments/cifar10/default_vs_stl/full_run_$stream.md"
+done
