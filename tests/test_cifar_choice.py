@@ -8,6 +8,11 @@ import json
 import subprocess
 import sys
 
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from den.schemas import register_configs
+
 from conftest import REPO_ROOT
 
 STREAMS = ("split_cifar10", "cifar10_binary")
@@ -63,11 +68,6 @@ def test_den_cifar_sparse_is_what_the_committed_validation_runs_choose(tmp_path)
     """The CIFAR experiments' DEN default is the choice of the committed records
     (experiments/cifar10/l1_choice/run_conv.sh): change the yaml without a new choice and
     this fails."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from den.schemas import register_configs
-
     here = REPO_ROOT / "experiments" / "cifar10"
     settings = {
         "0.1": (here / "sparse_choice/runs/lam-1", here / "sparse_choice/cifar10_binary/lam-1"),
