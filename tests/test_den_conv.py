@@ -41,6 +41,17 @@ def make_den(**overrides) -> DENStrategy:
     return make_tiny_den(CONV, **overrides)
 
 
+def den_before_its_second_task(stream, **overrides):
+    """A DEN that learned task 1 and opened task 2's head: (den, net, task-1 snapshot, widths),
+    where a test moves weights by hand before calling a DEN step on task 2."""
+    den = make_den(**overrides)
+    den.learn(stream[0])
+    net = den.net
+    prev = ops.snapshot(net)
+    net.add_head(4, 1)
+    return den, net, prev, net.widths()
+
+
 def test_the_tiny_conv_net_has_a_spatial_block_per_filter_at_the_boundary():
     net = build_network(CONV, SHAPE)
     assert net.kinds == ["conv", "conv", "linear"]
@@ -162,12 +173,9 @@ def test_sigma_zero_gives_zero_forgetting_exactly(stream):
 
 def test_a_drifted_filter_is_duplicated_against_sigma_conv(stream):
     # sigma (fully connected) is huge, sigma_conv small: only filters can split.
-    den = make_den(split_train=False, sigma=100.0, sigma_conv=0.5)
-    den.learn(stream[0])
-    net = den.net
-    prev = ops.snapshot(net)
-    net.add_head(4, 1)
-    width = net.widths()
+    den, net, prev, width = den_before_its_second_task(
+        stream, split_train=False, sigma=100.0, sigma_conv=0.5
+    )
     with torch.no_grad():
         net.weights[1][3] += 0.5  # filter 3 of conv layer 1: drift 0.5 * sqrt(4*9) = 3
         net.weights[1][0, 0, 0, 0] += 0.1  # filter 0 drifts by 0.1 < sigma_conv
@@ -186,18 +194,14 @@ def test_a_drifted_filter_is_duplicated_against_sigma_conv(stream):
 def test_max_split_conv_caps_the_filter_copies_apart_from_the_units(stream, max_split_conv, copies):
     # Every filter and unit drifts past sigma; the cap keeps the most drifted (the larger
     # push), max_split_conv caps conv layers only (None: max_split_per_layer everywhere).
-    den = make_den(
+    den, net, prev, width = den_before_its_second_task(
+        stream,
         split_train=False,
         sigma=0.5,
         sigma_conv=0.5,
         max_split_per_layer=2,
         max_split_conv=max_split_conv,
     )
-    den.learn(stream[0])
-    net = den.net
-    prev = ops.snapshot(net)
-    net.add_head(4, 1)
-    width = net.widths()
     with torch.no_grad():
         for layer in range(net.num_layers):
             for unit in range(width[layer]):
