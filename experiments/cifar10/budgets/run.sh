@@ -11,11 +11,8 @@ PY=.venv/bin/python
 DATA=${CIFAR10_JPEG:-../shared/data/cifar10-jpeg}
 SWEEP=outputs/cifar10/budgets
 HERE=experiments/cifar10/budgets
-# den_cifar_sparse as it was until 8c13886 (l1 0.1, gl 0.3, 2 new filters per conv expansion,
-# the conv split cap that of the fully connected layers); today's file sets the choice of
-# ../l1_choice/run_conv.sh, so the runs below pin the values they ran with.
-BEFORE=(strategy.l1=0.1 strategy.gl=0.3 strategy.k_conv=2 strategy.max_split_conv=null)
-$PY -m den.train -m +experiment=cifar10_binary strategy=den_cifar_sparse "${BEFORE[@]}" \
+source experiments/cifar10/den_cifar_sparse_before.sh
+$PY -m den.train -m +experiment=cifar10_binary "${SPARSE_BEFORE[@]}" \
   stream.num_tasks=4 strategy.selective_iters=null,250 strategy.split_iters=null,250 \
   stream.source=imagefolder stream.root="$DATA" threads=1 logger=none trainer.progress=false \
   resume=auto hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir=$SWEEP \

@@ -17,7 +17,3 @@ run() {  # run NAME EXPERIMENT OVERRIDES...: one run, then its record copied to 
   cp "$SWEEP/$name/.hydra/"*.yaml "$RECORDS/$name/.hydra/"
 }
 
-# den_cifar_sparse's conv growth until 8c13886, where run_conv.sh's choice replaced it (and
-# its gl 0.3 and l1 0.1): 2 new filters per conv expansion, and the conv layers' split cap
-# that of the fully connected layers (2). run.sh and run_gl.sh pin it, to run what they ran.
-CONV_BEFORE=(strategy.k_conv=2 strategy.max_split_conv=null)

@@ -20,14 +20,14 @@ cd "$(dirname "$0")/../../.."
 SWEEP=outputs/cifar10/l1_choice
 RECORDS=experiments/cifar10/l1_choice/runs
 source experiments/cifar10/l1_choice/lanes.sh
+source experiments/cifar10/den_cifar_sparse_before.sh
 
-SPARSE=(strategy=den_cifar_sparse strategy.gl=0.3 "${CONV_BEFORE[@]}")  # the l1 0.1 setting but l1
 # the longest jobs first, so the lanes end close together
-(run cifar10_binary-l1-0.05 cifar10_binary "${SPARSE[@]}" strategy.l1=0.05
-  run split_cifar10-l1-0.05 split_cifar10 "${SPARSE[@]}" strategy.l1=0.05
+(run cifar10_binary-l1-0.05 cifar10_binary "${SPARSE_BEFORE[@]}" strategy.l1=0.05
+  run split_cifar10-l1-0.05 split_cifar10 "${SPARSE_BEFORE[@]}" strategy.l1=0.05
   run split_cifar10-stl split_cifar10 strategy=stl) &
-(run cifar10_binary-l1-0.03 cifar10_binary "${SPARSE[@]}" strategy.l1=0.03
-  run split_cifar10-l1-0.03 split_cifar10 "${SPARSE[@]}" strategy.l1=0.03
+(run cifar10_binary-l1-0.03 cifar10_binary "${SPARSE_BEFORE[@]}" strategy.l1=0.03
+  run split_cifar10-l1-0.03 split_cifar10 "${SPARSE_BEFORE[@]}" strategy.l1=0.03
   run cifar10_binary-stl cifar10_binary strategy=stl) &
 wait
 # the choice (validation only), then the accountings of l1 0.05 against STL

@@ -11,8 +11,9 @@ cd "$(dirname "$0")/../../.."
 SWEEP=outputs/cifar10/l1_choice_gl
 RECORDS=experiments/cifar10/l1_choice/runs_gl
 source experiments/cifar10/l1_choice/lanes.sh
+source experiments/cifar10/den_cifar_sparse_before.sh
 
-GL=(strategy=den_cifar_sparse strategy.l1=0.05 strategy.gl=1 "${CONV_BEFORE[@]}")
+GL=("${SPARSE_BEFORE[@]}" strategy.l1=0.05 strategy.gl=1)
 (run cifar10_binary-l1-0.05-gl-1 cifar10_binary "${GL[@]}") &
 (run split_cifar10-l1-0.05-gl-1 split_cifar10 "${GL[@]}"
   run split_cifar10-stl split_cifar10 strategy=stl

@@ -18,10 +18,7 @@ PY=.venv/bin/python
 DATA=${CIFAR10_JPEG:-../shared/data/cifar10-jpeg}
 SWEEP=outputs/cifar10/sparse_choice
 OUT=experiments/cifar10/sparse_choice
-# den_cifar_sparse as it was until 8c13886 (l1 0.1, gl 0.3, 2 new filters per conv expansion,
-# the conv split cap that of the fully connected layers); today's file sets the choice of
-# ../l1_choice/run_conv.sh, so the runs below pin the values they ran with.
-BEFORE=(strategy.l1=0.1 strategy.gl=0.3 strategy.k_conv=2 strategy.max_split_conv=null)
+source experiments/cifar10/den_cifar_sparse_before.sh
 for variant in strategy.lam=2 strategy.max_split_per_layer=null strategy.lam=1 \
   strategy.keep_zeros=false; do
   name=${variant#strategy.}
@@ -30,7 +27,7 @@ for variant in strategy.lam=2 strategy.max_split_per_layer=null strategy.lam=1 \
   lam=strategy.lam=0.5
   [[ $variant == strategy.lam=* ]] && lam=$variant
   # shellcheck disable=SC2086  # one override per variant
-  $PY -m den.train +experiment=split_cifar10 strategy=den_cifar_sparse "${BEFORE[@]}" $lam \
+  $PY -m den.train +experiment=split_cifar10 "${SPARSE_BEFORE[@]}" $lam \
     $variant stream.source=imagefolder stream.root="$DATA" threads=1 logger=none resume=auto \
     hydra.run.dir="$SWEEP/${name//=/-}"
 done
@@ -42,7 +39,7 @@ cp -r "experiments/cifar10/sparse_dense_conv/runs/split_cifar10_logger=none,stra
 $PY experiments/pmnist/select_on_validation.py $SWEEP \
   --keys strategy.lam strategy.max_split_per_layer strategy.keep_zeros --tasks 10 --out $OUT
 # the chosen setting (lam 1) on the 10-task one-vs-rest stream
-$PY -m den.train +experiment=cifar10_binary strategy=den_cifar_sparse "${BEFORE[@]}" \
+$PY -m den.train +experiment=cifar10_binary "${SPARSE_BEFORE[@]}" \
   strategy.lam=1 stream.source=imagefolder stream.root="$DATA" threads=1 logger=none resume=auto \
   hydra.run.dir="${SWEEP}_binary/lam-1"
 bash experiments/collect_runs.sh $SWEEP $OUT/runs
