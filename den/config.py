@@ -81,6 +81,14 @@ class ProxScale(StrEnum):
     lr = "lr"
 
 
+class UnsplitDrift(StrEnum):
+    """DEN's ``strategy.unsplit_drift`` (see den.strategies.den.DENConfig)."""
+
+    keep = "keep"
+    project = "project"
+    restore = "restore"
+
+
 class ExpansionLoss(StrEnum):
     """DEN's ``strategy.expansion_loss`` (see den.strategies.den.DENConfig)."""
 

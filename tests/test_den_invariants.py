@@ -163,6 +163,39 @@ def test_unsplit_old_units_drift_at_most_sigma(stream, cap):
         assert left_drifted > 0  # the cap's effect: these units stay moved for old tasks
 
 
+@pytest.mark.parametrize("model", [TINY_MLP, CONV], ids=["mlp", "conv"])
+@pytest.mark.parametrize("mode", ["project", "restore"])
+def test_unsplit_drift_brings_a_caps_leftovers_back_within_sigma(stream, mode, model):
+    """With a split cap, ``unsplit_drift`` project / restore move the units past sigma that the
+    cap left unsplit back onto the sigma ball / to W^{t-1}: the bound holds with the cap."""
+    sigma = 0.05
+    den = make_sparse_den(
+        model,
+        sigma=sigma,
+        sigma_conv=sigma,
+        lam=0.01,
+        tau=0.0,
+        max_split_per_layer=1,
+        unsplit_drift=mode,
+    )
+    den.learn(stream[0])
+    prev = ops.snapshot(den.net)
+    report = den.learn(stream[1])
+    left = [o - c for o, c in zip(report["over_sigma"], report["split"], strict=True)]
+    assert sum(left) > 0  # the cap left units past sigma (the keep case test above)
+    assert report["pulled_back"] == left
+    restored = 0
+    for layer, (weight, bias) in enumerate(zip(den.net.weights, den.net.biases, strict=True)):
+        drift = ops.unit_drift(weight, bias, prev[layer])
+        assert float(drift.max()) <= sigma * (1 + 1e-5), f"layer {layer}: {drift.max():.5f}"
+        on_ball = int(torch.isclose(drift, torch.tensor(sigma), rtol=1e-4).sum())
+        restored += int((drift == 0).sum()) - report["split"][layer]
+        if mode == "project":
+            assert on_ball == left[layer]  # moved back exactly onto the ball, not further
+    if mode == "restore":
+        assert restored >= sum(left)
+
+
 def test_split_in_the_top_hidden_layer_keeps_old_heads_and_feeds_the_new_head(stream):
     den = make_sparse_den(split_train=False, sigma=0.5)
     den.learn(stream[0])

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from den.config import ExpansionLoss, ProxScale, StrategyConfig
+from den.config import ExpansionLoss, ProxScale, StrategyConfig, UnsplitDrift
 from den.data.streams import Split, Task
 from den.errors import ConfigError
 from den.strategies import den_ops as ops
@@ -80,6 +80,12 @@ class DENConfig(StrategyConfig):
     # conv-2 filter also copies its columns into the first fully connected layer, so filters
     # cost LeNet 64x the weights of a unit (experiments/bench/growth.py)
     max_split_conv: int | None = None
+    # What happens to the old units a cap leaves unsplit past sigma: keep (their drift stays and
+    # old tasks see it), project (moved back onto the sigma ball around W^{t-1}: the paper's
+    # bound, that every unsplit unit drifted at most sigma, holds with the cap) or restore
+    # (back to W^{t-1}, as the code's shallow copy does for every old unit). Not in the paper
+    # (it has no cap); only matters with a cap.
+    unsplit_drift: UnsplitDrift = UnsplitDrift.keep
     keep_zeros: bool = False  # True: an old weight that is exactly 0 stays 0 (a pruned connection)
     expansion_loss: ExpansionLoss = (
         ExpansionLoss.train
@@ -105,6 +111,13 @@ class DENStrategy(Strategy):
             )
         if cfg.prox_scale not in ("step", "lr"):
             raise ConfigError("strategy.prox_scale", cfg.prox_scale, "unknown", "use step or lr")
+        if cfg.unsplit_drift not in tuple(UnsplitDrift):
+            raise ConfigError(
+                "strategy.unsplit_drift",
+                cfg.unsplit_drift,
+                "unknown",
+                "use keep, project or restore",
+            )
         if cfg.expansion_loss not in ("train", "val"):
             raise ConfigError(
                 "strategy.expansion_loss", cfg.expansion_loss, "unknown", "use train or val"
@@ -552,6 +565,38 @@ def duplicate_units(
         net.head_weights[t][:, columns] = 0  # the current head reads the copy only
 
 
+@torch.no_grad()
+def pull_back_unsplit(
+    s: DENStrategy,
+    layer: int,
+    drift: torch.Tensor,
+    units: torch.Tensor,
+    prev: tuple[torch.Tensor, torch.Tensor],
+) -> int:
+    """Move the old ``units`` of ``layer`` that drifted past sigma but were not split (a split
+    cap's leftovers) as ``strategy.unsplit_drift`` says; returns how many moved.
+
+    ``drift`` (float [n_old]) is every old unit's rho_i; ``units`` (int64 [m]) index it.
+    project scales each unit's change over its old inputs and bias by sigma / rho_i, so it
+    ends exactly on the sigma ball; restore sets both back to W^{t-1}. Weights from task-t
+    inputs are left alone: old tasks never read them.
+    """
+    mode = s.cfg.unsplit_drift
+    if mode == UnsplitDrift.keep or units.numel() == 0:
+        return 0
+    weight, bias = s.net.weights[layer], s.net.biases[layer]
+    pw, pb = prev
+    old = ops.old_part(weight, pw)
+    if mode == UnsplitDrift.restore:
+        scale = torch.zeros_like(drift[units])
+    else:
+        scale = s.sigma_of(layer) / drift[units]
+    shape = (-1,) + (1,) * (pw.dim() - 1)
+    old[units] = pw[units] + (old[units] - pw[units]) * scale.reshape(shape)
+    bias[units] = pb[units] + (bias[units] - pb[units]) * scale
+    return units.numel()
+
+
 def split_drifted_units(
     s: DENStrategy, t: int, train: Split, val: Split, prev: list, report: dict[str, Any]
 ) -> list[int]:
@@ -560,7 +605,8 @@ def split_drifted_units(
     and expansion units) and every weight leaving them, and timestamp the copies.
 
     After the split, every weight an old task reads is either back at W^{t-1} (split units) or
-    moved by at most sigma per unit (the rest). Returns the number of copies per layer.
+    moved by at most sigma per unit (the rest), unless a split cap left units past sigma and
+    ``unsplit_drift`` is keep. Returns the number of copies per layer.
     """
     net = s.net
     run_split_train = s.cfg.split_train
@@ -592,22 +638,27 @@ def split_drifted_units(
     copies = []
     drift_max = []
     over_sigma = []  # units past sigma before the cap: how many a cap leaves drifted
+    pulled_back = []  # of those left unsplit, how many unsplit_drift moved back
     originals = []  # the units split in each layer (int64 [copies])
     for layer in range(net.num_layers):
         drift = ops.unit_drift(net.weights[layer], net.biases[layer], prev[layer])
         drift_max.append(float(drift.max()) if drift.numel() else 0.0)
-        units = torch.nonzero(drift > s.sigma_of(layer)).flatten()
-        over_sigma.append(units.numel())
+        over = torch.nonzero(drift > s.sigma_of(layer)).flatten()
+        over_sigma.append(over.numel())
         cap = s.split_cap(layer)
-        if cap is not None and units.numel() > cap:
-            units = units[drift[units].argsort(descending=True)[:cap]].sort().values
+        units = over
+        if cap is not None and over.numel() > cap:
+            units = over[drift[over].argsort(descending=True)[:cap]].sort().values
+        unsplit = over[~torch.isin(over, units)]  # past sigma, left unsplit by the cap
+        pulled_back.append(pull_back_unsplit(s, layer, drift, unsplit, prev[layer]))
         duplicate_units(net, t, layer, units, prev[layer])
         copies.append(units.numel())
         originals.append(units)
     report["split"] = copies
     report["over_sigma"] = over_sigma
+    report["pulled_back"] = pulled_back
     report["max_drift"] = drift_max
-    if sum(copies):
+    if sum(copies) or sum(pulled_back):
         fresh, trunk_masks = ops.task_unit_masks(net, t)
         # The originals stay what duplicate_units made them: W^{t-1} on old inputs, nothing
         # from task-t units, and unread by head t (the copy carries the task's weights).
