@@ -76,6 +76,7 @@ BAD_CONFIGS = [
     ("negative k", ["strategy.k=-1"], "strategy.k"),
     ("negative lambda", ["strategy.lam=-0.5"], "strategy.lam"),
     ("unknown prox scale", ["strategy.prox_scale=never"], "strategy.prox_scale"),
+    ("unknown unsplit drift", ["strategy.unsplit_drift=ignore"], "strategy.unsplit_drift"),
     ("unknown device", ["device=tpu"], "device"),
     ("negative seed", ["seed=-1"], "seed"),
     ("zero threads", ["threads=0"], "threads"),
