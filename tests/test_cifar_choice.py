@@ -66,8 +66,8 @@ def test_the_summed_validation_gain_within_budget_decides_not_test(tmp_path):
 
 def test_den_cifar_sparse_is_what_the_committed_validation_runs_choose(tmp_path):
     """The CIFAR experiments' DEN default is the choice of the committed records
-    (experiments/cifar10/l1_choice/run_conv.sh): change the yaml without a new choice and
-    this fails."""
+    (experiments/cifar10/l1_choice/run_conv.sh, then experiments/cifar10/unsplit_drift/run.sh):
+    change the yaml without a new choice and this fails."""
     here = REPO_ROOT / "experiments" / "cifar10"
     settings = {
         "0.1": (here / "sparse_choice/runs/lam-1", here / "sparse_choice/cifar10_binary/lam-1"),
@@ -80,6 +80,10 @@ def test_den_cifar_sparse_is_what_the_committed_validation_runs_choose(tmp_path)
                 ("0.05, gl 1, conv 1", "runs_conv", "l1-0.05-gl-1-conv-1"),
                 ("0.03, gl 1, conv 1", "runs_conv", "l1-0.03-gl-1-conv-1"),
             ]
+        },
+        **{
+            name: tuple(here / f"unsplit_drift/runs/{stream}-{name}" for stream in STREAMS)
+            for name in ("project", "restore")
         },
     }
     out = tmp_path / "choice.md"
