@@ -66,7 +66,8 @@ def test_the_summed_validation_gain_within_budget_decides_not_test(tmp_path):
 
 def test_den_cifar_sparse_is_what_the_committed_validation_runs_choose(tmp_path):
     """The CIFAR experiments' DEN default is the choice of the committed records
-    (experiments/cifar10/l1_choice/run_conv.sh, then experiments/cifar10/unsplit_drift/run.sh):
+    (experiments/cifar10/l1_choice/run_conv.sh, then experiments/cifar10/unsplit_drift/run.sh
+    and run_sigma.sh):
     change the yaml without a new choice and this fails."""
     here = REPO_ROOT / "experiments" / "cifar10"
     settings = {
@@ -82,8 +83,12 @@ def test_den_cifar_sparse_is_what_the_committed_validation_runs_choose(tmp_path)
             ]
         },
         **{
-            name: tuple(here / f"unsplit_drift/runs/{stream}-{name}" for stream in STREAMS)
-            for name in ("project", "restore")
+            name: tuple(here / f"unsplit_drift/runs/{stream}-{suffix}" for stream in STREAMS)
+            for name, suffix in [
+                ("project", "project"),
+                ("restore", "restore"),
+                ("restore, sigma_conv 0.01", "restore-sigma-0.01"),
+            ]
         },
     }
     out = tmp_path / "choice.md"

@@ -4,14 +4,16 @@
 # both streams: one sweep from one commit, two lanes of jobs side by side, one torch thread
 # each (issue 17's protocol), every record copied as its run ends; then the phase-by-phase
 # accountings against STL. A repeat of run_conv.sh's chosen runs, for their wall times.
-#   bash experiments/cifar10/default_vs_stl/run.sh   # about 36 min on 2 cores
-# The committed records ran at 7704d30, when den_cifar_sparse left the units a split cap left
-# past sigma drifted (unsplit_drift keep); rerun at that commit to reproduce them, or now to
-# measure today's default (restore, chosen by ../unsplit_drift/run.sh).
+#   bash experiments/cifar10/default_vs_stl/run.sh [NAME]   # about 47 min on 2 cores
+# NAME (default runs) names the records folder and the accountings' suffix. runs/ ran at
+# 7704d30, when den_cifar_sparse left the units a split cap left past sigma drifted
+# (unsplit_drift keep, sigma_conv 0.02); rerun at that commit to reproduce it.
+# runs_restore/ is today's default (restore with sigma_conv 0.01, ../unsplit_drift).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-SWEEP=outputs/cifar10/default_vs_stl
-RECORDS=experiments/cifar10/default_vs_stl/runs
+NAME=${1:-runs}
+SWEEP=outputs/cifar10/default_vs_stl/$NAME
+RECORDS=experiments/cifar10/default_vs_stl/$NAME
 source experiments/cifar10/l1_choice/lanes.sh
 
 # the longest job alone in one lane, the other three in the other
@@ -22,5 +24,5 @@ source experiments/cifar10/l1_choice/lanes.sh
 wait
 for stream in split_cifar10 cifar10_binary; do
   $PY experiments/bench/full_run.py --no-twins "$RECORDS/$stream-den" "$RECORDS/$stream-stl" \
-    --out "experiments/cifar10/default_vs_stl/full_run_$stream.md"
+    --out "experiments/cifar10/default_vs_stl/full_run_$stream${NAME#runs}.md"
 done

@@ -14,10 +14,10 @@ SWEEP=outputs/cifar10/l1_choice_conv
 RECORDS=experiments/cifar10/l1_choice/runs_conv
 source experiments/cifar10/l1_choice/lanes.sh
 
-# unsplit_drift keep: what den_cifar_sparse did when these runs were made (before
-# ../unsplit_drift/run.sh chose restore)
+# unsplit_drift keep, sigma_conv 0.02: what den_cifar_sparse did when these runs were made
+# (before ../unsplit_drift chose restore with sigma_conv 0.01)
 CONV=(strategy=den_cifar_sparse strategy.gl=1 strategy.k_conv=1 strategy.max_split_conv=1
-  strategy.unsplit_drift=keep)
+  strategy.unsplit_drift=keep strategy.sigma_conv=0.02)
 (run cifar10_binary-l1-0.05-gl-1-conv-1 cifar10_binary "${CONV[@]}" strategy.l1=0.05
   run split_cifar10-l1-0.05-gl-1-conv-1 split_cifar10 "${CONV[@]}" strategy.l1=0.05
   run split_cifar10-stl split_cifar10 strategy=stl) &

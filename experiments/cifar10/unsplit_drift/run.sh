@@ -14,11 +14,15 @@ RECORDS=experiments/cifar10/unsplit_drift/runs
 source experiments/cifar10/l1_choice/lanes.sh
 OUT=experiments/cifar10/unsplit_drift
 
-(run cifar10_binary-project cifar10_binary strategy.unsplit_drift=project
-  run split_cifar10-project split_cifar10 strategy.unsplit_drift=project
+# sigma_conv 0.02 (the paper's): den_cifar_sparse's value when this ran; run_sigma.sh then
+# chose 0.01
+P=(strategy.unsplit_drift=project strategy.sigma_conv=0.02)
+R=(strategy.unsplit_drift=restore strategy.sigma_conv=0.02)
+(run cifar10_binary-project cifar10_binary "${P[@]}"
+  run split_cifar10-project split_cifar10 "${P[@]}"
   run split_cifar10-stl split_cifar10 strategy=stl) &
-(run cifar10_binary-restore cifar10_binary strategy.unsplit_drift=restore
-  run split_cifar10-restore split_cifar10 strategy.unsplit_drift=restore
+(run cifar10_binary-restore cifar10_binary "${R[@]}"
+  run split_cifar10-restore split_cifar10 "${R[@]}"
   run cifar10_binary-stl cifar10_binary strategy=stl) &
 wait
 C=$HERE/runs_conv
