@@ -10,9 +10,11 @@ from test_den import fixed_batch
 from test_den import make_den as make_tiny_den
 
 from den.config import ModelConfig
+from den.errors import ConfigError
 from den.models.network import MultiHeadNet, build_network
 from den.strategies import den_ops as ops
 from den.strategies.den import (
+    DENConfig,
     DENStrategy,
     add_units_everywhere,
     delete_dead_units,
@@ -156,6 +158,27 @@ def test_k_conv_sets_the_filters_an_expansion_adds_to_conv_layers_only(stream, k
     ]
     assert torch.equal(den.predict(x, 0), before)
     assert den.predict(x, 1).shape == (x.shape[0], 4)
+
+
+def test_k_layers_sets_each_layers_expansion_and_overrides_k_and_k_conv(stream):
+    den = make_den(k=4, k_conv=2, k_layers=[1, 0, 5], gl=0.0, l1=0.0)  # every new unit survives
+    den.learn(stream[0])
+    x = fixed_batch(stream)
+    before_widths, before = den.net.widths(), den.predict(x, 0)
+    den.net.add_head(4, 1)
+    train, val = den.task_data(stream[1])
+    report = {"phases": {}}
+    expand_network(den, 1, train, val, report)
+    assert report["expansion_added"] == [1, 0, 5]
+    assert den.net.widths() == [w + a for w, a in zip(before_widths, [1, 0, 5], strict=True)]
+    assert torch.equal(den.predict(x, 0), before)
+
+
+def test_k_layers_of_the_wrong_length_fails_before_training_naming_the_key(stream):
+    with pytest.raises(ConfigError, match="strategy.k_layers"):
+        make_den(k_layers=[3, 3])  # the conv network here has 3 layers
+    with pytest.raises(ConfigError, match="strategy.k_layers"):
+        DENStrategy.check_config(DENConfig(k_layers=[3, -1, 0]))
 
 
 def test_sigma_zero_gives_zero_forgetting_exactly(stream):

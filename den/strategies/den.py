@@ -51,6 +51,11 @@ class DENConfig(StrategyConfig):
     lam: float = 0.5  # lambda: pull towards the previous task's weights (code: regular_lambda)
     k: int = 10  # units added to every hidden layer by an expansion (code: ex_k)
     k_conv: int | None = None  # filters added to every conv layer by an expansion; None = k
+    # Units an expansion adds to each layer, one entry per layer (conv layers first); None = k
+    # and k_conv. Not in the paper or the code (one k for every layer): on permuted MNIST a new
+    # permutation is learned by new first-layer units, and every second-layer unit costs a
+    # column per first-layer unit (experiments/pmnist/ceiling/README.md).
+    k_layers: list[int] | None = None
     tau: float = 0.01  # expand when the loss after selective retraining exceeds this (loss_thr)
     sigma: float = 0.05  # split fully connected units that drift more (code spl_thr; paper 0.002)
     sigma_conv: float = 0.02  # the same for conv filters (paper)
@@ -109,6 +114,13 @@ class DENStrategy(Strategy):
             raise ConfigError(
                 "strategy.k", cfg.k, "must be >= 0", "set strategy.k to the units per expansion"
             )
+        if cfg.k_layers is not None and any(k < 0 for k in cfg.k_layers):
+            raise ConfigError(
+                "strategy.k_layers",
+                list(cfg.k_layers),
+                "every entry must be >= 0",
+                "give the units per expansion of each layer, e.g. strategy.k_layers=[40,0]",
+            )
         if cfg.prox_scale not in ("step", "lr"):
             raise ConfigError("strategy.prox_scale", cfg.prox_scale, "unknown", "use step or lr")
         if cfg.unsplit_drift not in tuple(UnsplitDrift):
@@ -142,6 +154,14 @@ class DENStrategy(Strategy):
         super().__init__(cfg, *args, **kwargs)
         # Every DEN phase decays the weights it trains by l2 (the code's l2_lambda).
         self.trainer_cfg = dataclasses.replace(self.trainer_cfg, weight_decay=self.cfg.l2)
+        k_layers = self.cfg.k_layers
+        if k_layers is not None and len(k_layers) != self.net.num_layers:
+            raise ConfigError(
+                "strategy.k_layers",
+                list(k_layers),
+                f"has {len(k_layers)} entries for a network of {self.net.num_layers} layers",
+                f"give one count per layer ({self.net.num_layers}), or null to use k and k_conv",
+            )
 
     # ----------------------------------------------------------------- protocol
     def learn(self, task: Task) -> dict[str, Any]:
@@ -215,8 +235,10 @@ class DENStrategy(Strategy):
         return self.cfg.max_split_per_layer
 
     def expansion_size(self, layer: int) -> int:
-        """Units an expansion adds to ``layer``: k_conv filters for a conv layer (k when
-        unset), k units for a fully connected one."""
+        """Units an expansion adds to ``layer``: its entry of k_layers when set, else k_conv
+        filters for a conv layer (k when unset) and k units for a fully connected one."""
+        if self.cfg.k_layers is not None:
+            return self.cfg.k_layers[layer]
         if self.net.kinds[layer] == "conv" and self.cfg.k_conv is not None:
             return self.cfg.k_conv
         return self.cfg.k
