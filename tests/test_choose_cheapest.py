@@ -57,3 +57,30 @@ def test_the_metric_decides_which_cheaper_budget_is_within_tolerance(tmp_path):
     chosen, table = choose(runs, "acc")
     assert chosen == {"selective_iters": None, "split_iters": None}
     assert "val avg acc" in table and "0.8000" in table
+
+
+def test_prefer_stored_picks_the_growth_setting_that_stores_least_within_tolerance(tmp_path):
+    """k_layers is a list in results.json; --prefer stored chooses by projected stored
+    capacity among the settings within tolerance of the reference's validation accuracy."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    settings = {  # name: (k_layers, val acc, stored per task)
+        "ref": (None, 0.90, [1.0, 1.10]),
+        "narrow": ([40, 0], 0.8995, [1.0, 1.08]),  # within 0.001, stores less: chosen
+        "tiny": ([10, 0], 0.85, [1.0, 1.02]),  # stores least, but 5 points less accurate
+        "wide": ([50, 0], 0.91, [1.0, 1.12]),  # most accurate, stores most
+    }
+    for name, (k_layers, val_acc, stored) in settings.items():
+        write_run(runs / name, None, None, val_acc=val_acc, val_auroc=0.9, test_acc=0.99)
+        path = runs / name / "results.json"
+        run = json.loads(path.read_text())
+        run["config"]["strategy"] = {"k_layers": k_layers}
+        run["capacity_per_task"] = stored
+        path.write_text(json.dumps(run))
+    out = tmp_path / "choice.md"
+    cmd = [sys.executable, str(SCRIPT), str(runs), "--keys", "k_layers", "--prefer", "stored",
+           "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=SCRIPT.parent, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "chosen.json").read_text()) == {"k_layers": [40, 0]}
+    assert "| [40, 0] |" in out.read_text()

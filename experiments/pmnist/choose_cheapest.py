@@ -14,8 +14,9 @@ within ``--budget`` (non-zero) and ``--stored-budget`` base networks (the capaci
 den_pmnist was chosen under). Choose the cheapest: fewest budgeted steps (``--prefer
 steps``), fewest steps taken by the phases after task 1, mean over seeds (``--prefer
 steps_taken``, for settings such as the patience that change no budget), or narrowest
-selection, the largest per-layer selected fraction (``--prefer selection``); ties go to the
-most accurate. Only the keys in ``READ`` are read from each results.json: test metrics never
+selection, the largest per-layer selected fraction (``--prefer selection``), or least
+projected stored capacity (``--prefer stored``, for growth settings such as k_layers); ties go
+to the most accurate. Only the keys in ``READ`` are read from each results.json: test metrics never
 reach the choice.
 """
 
@@ -41,6 +42,10 @@ READ = (
     "nonzero_capacity_per_task",
     "capacity_per_task",
 )
+
+
+def hashable(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def phase_steps(tasks: list[dict], phase: str) -> int:
@@ -78,7 +83,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path, help="folder with one run per subfolder")
     parser.add_argument("--keys", nargs="+", required=True, help="strategy keys that were swept")
-    parser.add_argument("--prefer", choices=("steps", "steps_taken", "selection"), default="steps")
+    parser.add_argument(
+        "--prefer", choices=("steps", "steps_taken", "selection", "stored"), default="steps"
+    )
     parser.add_argument(
         "--metric",
         choices=("acc", "auroc"),
@@ -99,7 +106,8 @@ def main() -> None:
         if run.get("status") != "complete":
             continue
         max_iters = run["config"]["trainer"]["max_iters"]
-        groups[tuple(run["config"]["strategy"].get(k) for k in args.keys)].append(run)
+        # a list value (k_layers) becomes a tuple, so that a setting can key a dict
+        groups[tuple(hashable(run["config"]["strategy"].get(k)) for k in args.keys)].append(run)
     if not groups:
         raise SystemExit(f"no complete run under {args.runs}")
     if (None,) * len(args.keys) not in groups:
@@ -123,16 +131,19 @@ def main() -> None:
         chosen = min(eligible, key=lambda s: (steps(s), -rows[s]["val"]))
     elif args.prefer == "steps_taken":
         chosen = min(eligible, key=lambda s: (sum(rows[s]["steps"].values()), -rows[s]["val"]))
-    else:
+    elif args.prefer == "selection":
         chosen = min(eligible, key=lambda s: (max(rows[s]["selected"]), -rows[s]["val"]))
+    else:
+        chosen = min(eligible, key=lambda s: (rows[s]["stored"], -rows[s]["val"]))
 
     def show(value: object) -> str:
-        return "null" if value is None else str(value)
+        return "null" if value is None else str(list(value) if isinstance(value, tuple) else value)
 
     cost = {
         "steps": "fewest budgeted steps",
         "steps_taken": "fewest steps taken (selective + expansion + split training)",
         "selection": "narrowest selection",
+        "stored": "least projected stored capacity",
     }[args.prefer]
     lines = [
         f"# Chosen on validation: {', '.join(args.keys)}",
@@ -168,7 +179,10 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(text)
-        chosen_json = dict(zip(args.keys, chosen, strict=True))
+        chosen_json = {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in zip(args.keys, chosen, strict=True)
+        }
         (args.out.parent / "chosen.json").write_text(json.dumps(chosen_json, indent=2) + "\n")
 
 
