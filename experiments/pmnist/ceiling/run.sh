@@ -7,6 +7,9 @@
 # (strategy.k_layers=[k,0]), where a new permutation needs them.
 #   budget: 10 tasks, k 33 per task = the most first-layer units within stored capacity 2.0;
 #           seeds 0, 1, 2
+#   drift:  the budget's setting, seed 0, with no sigma bound (sigma 1000: nothing splits, and
+#           old units keep what split training moved them by) under a weaker pull, lam 0.1
+#           and 0.02: what trading forgetting (issue 16 allows BWT -0.005) buys
 #   curve:  2 tasks, k in {33, 60, 100, 150, 250}, seed 0: task 2's accuracy against the
 #           stored parameters it added
 # 2 jobs at a time, one thread each; every run's results.json and .hydra/ are copied to runs/,
@@ -29,6 +32,9 @@ sweep() {  # name, then overrides
     hydra.sweep.subdir="$name"'-s${seed}'
 }
 sweep budget-k33 'strategy.k_layers=[33,0]' seed=0,1,2
+for lam in 0.1 0.02; do
+  sweep "drift-k33-lam$lam" 'strategy.k_layers=[33,0]' strategy.sigma=1000 "strategy.lam=$lam" seed=0
+done
 for k in 33 60 100 150 250; do
   sweep "curve-k$k" "strategy.k_layers=[$k,0]" stream.num_tasks=2 seed=0
 done
