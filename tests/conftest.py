@@ -156,8 +156,9 @@ def tiny_imagefolder_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --------------------------------------------------------------------------- the entry point
 
 
-# A 2-task permuted-MNIST run small enough for a test: 200 samples per task, a 16-unit MLP,
-# 20 steps per phase, on the tiny on-disk MNIST (add ``stream.root=<tiny_mnist_root>``).
+# A 2-task permuted-MNIST run small enough for a test: 200 samples per task, a 16-8 MLP (two
+# layers, as den_pmnist's k_layers expects), 20 steps per phase, on the tiny on-disk MNIST
+# (add ``stream.root=<tiny_mnist_root>``).
 TINY_PMNIST = (
     "+experiment=pmnist",
     "stream.download=false",
@@ -166,7 +167,7 @@ TINY_PMNIST = (
     "stream.samples_per_task=200",
     "trainer.max_iters=20",
     "trainer.progress=false",
-    "model.hidden=[16]",
+    "model.hidden=[16,8]",
 )
 
 

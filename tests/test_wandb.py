@@ -31,7 +31,7 @@ TINY = (
     "trainer.max_iters=30",
     "trainer.log_every=10",
     "trainer.progress=false",
-    "model.hidden=[16]",
+    "model.hidden=[16,8]",
 )
 
 
