@@ -48,10 +48,11 @@ def test_full_run_accounting_adds_up(tmp_path, tiny_mnist_root, run_train):
     )  # fmt: skip
     results = json.loads((run_dir / "results.json").read_text())
     phases = results["tasks"][1]["report"]["phases"]
-    k = results["config"]["strategy"]["k"]
+    strategy, widths = results["config"]["strategy"], results["tasks"][0]["report"]["widths"]
+    added = strategy["k_layers"] or [strategy["k"]] * len(widths)  # den_pmnist: [40, 0]
     assert phases["expansion"]["widths"] == [
-        w + k for w in results["tasks"][0]["report"]["widths"]
-    ]  # k new units per layer, before the dead ones are deleted
+        w + a for w, a in zip(widths, added, strict=True)
+    ]  # the new units of each layer, before the dead ones are deleted
     assert 0 < phases["selective"]["val_seconds"] < phases["selective"]["seconds"]
 
     out = tmp_path / "full_run.md"

@@ -66,7 +66,8 @@ def phase_rows(results: dict, twins: bool = True) -> list[dict]:
     strategy = results["config"]["strategy"]
     den = DENConfig()
     hyper = tuple(strategy.get(key, getattr(den, key)) for key in ("l1", "l2", "lam", "gl"))
-    k = strategy.get("k", 0)
+    # units each layer's expansion added (k_layers when set, else k in every layer)
+    k = tuple(strategy.get("k_layers") or [strategy.get("k", 0)] * len(hidden))
     batch = results["config"]["trainer"]["batch_size"]
     n_in = input_features(results) if twins else None
     rows, prev_widths = [], hidden
@@ -139,7 +140,8 @@ def twin(row: dict, device: torch.device) -> BarePhase:
         phase.lam = lam
     if kind == "expansion":
         phase.group_rows = [
-            torch.arange(w.shape[0], device=device) >= w.shape[0] - row["k"] for w in weights[:-1]
+            torch.arange(w.shape[0], device=device) >= w.shape[0] - k
+            for w, k in zip(weights[:-1], row["k"], strict=True)
         ]
         phase.gl = gl
     return phase
