@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,17 @@ class DENConfig(StrategyConfig):
     expansion_loss: ExpansionLoss = (
         ExpansionLoss.train
     )  # train | val: the data loss compared with tau
+
+
+def expansion_sizes(
+    k: int, k_conv: int | None, k_layers: Sequence[int] | None, kinds: Sequence[str]
+) -> list[int]:
+    """Units an expansion adds to each layer (``kinds``: "conv" or "linear" per layer): the
+    entries of k_layers when set, else k_conv filters for a conv layer (k when unset) and k
+    units for a fully connected one. experiments/bench/full_run.py reads recorded runs with it."""
+    if k_layers is not None:
+        return list(k_layers)
+    return [k_conv if kind == "conv" and k_conv is not None else k for kind in kinds]
 
 
 class DENStrategy(Strategy):
@@ -233,15 +245,6 @@ class DENStrategy(Strategy):
         if self.net.kinds[layer] == "conv" and self.cfg.max_split_conv is not None:
             return self.cfg.max_split_conv
         return self.cfg.max_split_per_layer
-
-    def expansion_size(self, layer: int) -> int:
-        """Units an expansion adds to ``layer``: its entry of k_layers when set, else k_conv
-        filters for a conv layer (k when unset) and k units for a fully connected one."""
-        if self.cfg.k_layers is not None:
-            return self.cfg.k_layers[layer]
-        if self.net.kinds[layer] == "conv" and self.cfg.k_conv is not None:
-            return self.cfg.k_conv
-        return self.cfg.k
 
     def prox(
         self,
@@ -528,7 +531,7 @@ def expand_network(
     group-lasso proximal steps, then delete the new units whose group went to zero. Returns
     units kept per layer."""
     net = s.net
-    added = [s.expansion_size(layer) for layer in range(net.num_layers)]
+    added = expansion_sizes(s.cfg.k, s.cfg.k_conv, s.cfg.k_layers, net.kinds)
     add_units_everywhere(net, t, added)
     fresh, trunk_masks = ops.task_unit_masks(net, t)
     groups = [

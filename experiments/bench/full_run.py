@@ -38,7 +38,7 @@ import torch
 
 from den.bench import BarePhase, bare_loop
 from den.data.streams import Split
-from den.strategies.den import DENConfig
+from den.strategies.den import DENConfig, expansion_sizes
 
 DEN_KINDS = ("sparse", "head_fit", "selective", "expansion", "split_train", "split_retrain")
 
@@ -66,8 +66,15 @@ def phase_rows(results: dict, twins: bool = True) -> list[dict]:
     strategy = results["config"]["strategy"]
     den = DENConfig()
     hyper = tuple(strategy.get(key, getattr(den, key)) for key in ("l1", "l2", "lam", "gl"))
-    # units each layer's expansion added (k_layers when set, else k in every layer)
-    k = tuple(strategy.get("k_layers") or [strategy.get("k", 0)] * len(hidden))
+    # units each layer's expansion added, by DEN's own rule (an MLP's layers are all linear)
+    k = tuple(
+        expansion_sizes(
+            strategy.get("k", 0),
+            strategy.get("k_conv"),
+            strategy.get("k_layers"),
+            ["linear"] * len(hidden),
+        )
+    )
     batch = results["config"]["trainer"]["batch_size"]
     n_in = input_features(results) if twins else None
     rows, prev_widths = [], hidden

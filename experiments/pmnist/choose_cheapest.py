@@ -45,7 +45,13 @@ READ = (
 
 
 def hashable(value: object) -> object:
+    """A setting's value as a dict key: a list (k_layers) becomes a tuple."""
     return tuple(value) if isinstance(value, list) else value
+
+
+def plain(value: object) -> object:
+    """The inverse of :func:`hashable`, for the table and chosen.json."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def phase_steps(tasks: list[dict], phase: str) -> int:
@@ -106,7 +112,6 @@ def main() -> None:
         if run.get("status") != "complete":
             continue
         max_iters = run["config"]["trainer"]["max_iters"]
-        # a list value (k_layers) becomes a tuple, so that a setting can key a dict
         groups[tuple(hashable(run["config"]["strategy"].get(k)) for k in args.keys)].append(run)
     if not groups:
         raise SystemExit(f"no complete run under {args.runs}")
@@ -127,24 +132,22 @@ def main() -> None:
     ]
     if not eligible:
         raise SystemExit("no setting meets the rule; widen the grid or the tolerance")
-    if args.prefer == "steps":
-        chosen = min(eligible, key=lambda s: (steps(s), -rows[s]["val"]))
-    elif args.prefer == "steps_taken":
-        chosen = min(eligible, key=lambda s: (sum(rows[s]["steps"].values()), -rows[s]["val"]))
-    elif args.prefer == "selection":
-        chosen = min(eligible, key=lambda s: (max(rows[s]["selected"]), -rows[s]["val"]))
-    else:
-        chosen = min(eligible, key=lambda s: (rows[s]["stored"], -rows[s]["val"]))
+    # each preference: how the rule names it, and the cost it minimises (ties: most accurate)
+    preferences = {
+        "steps": ("fewest budgeted steps", steps),
+        "steps_taken": (
+            "fewest steps taken (selective + expansion + split training)",
+            lambda s: sum(rows[s]["steps"].values()),
+        ),
+        "selection": ("narrowest selection", lambda s: max(rows[s]["selected"])),
+        "stored": ("least projected stored capacity", lambda s: rows[s]["stored"]),
+    }
+    cost, cost_of = preferences[args.prefer]
+    chosen = min(eligible, key=lambda s: (cost_of(s), -rows[s]["val"]))
 
     def show(value: object) -> str:
-        return "null" if value is None else str(list(value) if isinstance(value, tuple) else value)
+        return "null" if value is None else str(plain(value))
 
-    cost = {
-        "steps": "fewest budgeted steps",
-        "steps_taken": "fewest steps taken (selective + expansion + split training)",
-        "selection": "narrowest selection",
-        "stored": "least projected stored capacity",
-    }[args.prefer]
     lines = [
         f"# Chosen on validation: {', '.join(args.keys)}",
         "",
@@ -179,10 +182,7 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(text)
-        chosen_json = {
-            k: list(v) if isinstance(v, tuple) else v
-            for k, v in zip(args.keys, chosen, strict=True)
-        }
+        chosen_json = {k: plain(v) for k, v in zip(args.keys, chosen, strict=True)}
         (args.out.parent / "chosen.json").write_text(json.dumps(chosen_json, indent=2) + "\n")
 
 

@@ -12,7 +12,7 @@ its task added, with ``den_pmnist``'s tasks from the baselines table beside them
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -22,13 +22,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from den.compare import cell, markdown_table, read_results  # noqa: E402
+
 TARGET_AVG = 0.975  # issue 16's permuted-MNIST average accuracy
 TARGET_STORED = 2.0  # issue 16's stored capacity, base networks after 10 tasks
 TASKS = 10
-
-
-def load(run: Path) -> dict:
-    return json.loads((run / "results.json").read_text())
 
 
 def when_learned(matrix: list[list[float | None]]) -> list[float]:
@@ -46,19 +44,27 @@ def setting_of(run: Path) -> str:
     return run.name.rsplit("-s", 1)[0]
 
 
+def learned_after_first(matrix: list[list[float | None]]) -> float:
+    """Mean accuracy of tasks 2.. right after each was learned."""
+    return statistics.mean(when_learned(matrix)[1:])
+
+
 def mean_sd(values: list[float], digits: int = 4) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+    """den.compare's table cell: mean ± sample standard deviation, the mean alone for one run."""
+    sd = statistics.stdev(values) if len(values) > 1 else math.nan
+    return cell(statistics.mean(values), sd, len(values), f"{{:.{digits}f}}")
 
 
-def table(groups: dict[str, list[dict]]) -> list[str]:
-    rows = [
-        "| setting | runs | tasks | k_layers | stored added per task | stored after the run "
-        "| non-zero after the run | acc when learned, tasks 2+ (val) | same (test) "
-        "| avg acc (test) | BWT (test) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+HEAD = [
+    "setting", "runs", "tasks", "k_layers", "stored added per task", "stored after the run",
+    "non-zero after the run", "acc when learned, tasks 2+ (val)", "same (test)",
+    "avg acc (test)", "BWT (test)",
+]  # fmt: skip
+
+
+def table(groups: dict[str, list[dict]]) -> str:
+    """One row per setting, seeds pooled: the 10-task runs first, then by first-layer k."""
+    rows = []
     for name, runs in sorted(
         groups.items(),
         key=lambda kv: (
@@ -68,25 +74,21 @@ def table(groups: dict[str, list[dict]]) -> list[str]:
     ):
         first = runs[0]
         rows.append(
-            "| "
-            + " | ".join(
-                [
-                    name,
-                    str(len(runs)),
-                    str(first["tasks_done"]),
-                    str(first["config"]["strategy"]["k_layers"]),
-                    mean_sd([statistics.mean(added_per_task(r)) for r in runs], 0),
-                    mean_sd([r["final"]["capacity"] for r in runs], 2),
-                    mean_sd([r["final"]["nonzero_capacity"] for r in runs], 2),
-                    mean_sd([statistics.mean(when_learned(r["val_acc_matrix"])[1:]) for r in runs]),
-                    mean_sd([statistics.mean(when_learned(r["acc_matrix"])[1:]) for r in runs]),
-                    mean_sd([r["final"]["avg_acc"] for r in runs]),
-                    mean_sd([r["final"]["bwt"] for r in runs]),
-                ]
-            )
-            + " |"
+            [
+                name,
+                str(len(runs)),
+                str(first["tasks_done"]),
+                str(first["config"]["strategy"]["k_layers"]),
+                mean_sd([statistics.mean(added_per_task(r)) for r in runs], 0),
+                mean_sd([r["final"]["capacity"] for r in runs], 2),
+                mean_sd([r["final"]["nonzero_capacity"] for r in runs], 2),
+                mean_sd([learned_after_first(r["val_acc_matrix"]) for r in runs]),
+                mean_sd([learned_after_first(r["acc_matrix"]) for r in runs]),
+                mean_sd([r["final"]["avg_acc"] for r in runs]),
+                mean_sd([r["final"]["bwt"] for r in runs]),
+            ]
         )
-    return rows
+    return markdown_table(HEAD, rows)
 
 
 def figure(groups: dict[str, list[dict]], den: list[dict], out: Path) -> None:
@@ -147,26 +149,26 @@ def main() -> None:
     args = parser.parse_args()
     groups: dict[str, list[dict]] = defaultdict(list)
     for run in sorted(p for p in args.runs.iterdir() if (p / "results.json").exists()):
-        groups[setting_of(run)].append(load(run))
+        groups[setting_of(run)].append(read_results(run / "results.json"))
     if not groups:
         raise SystemExit(
             f"no results.json under {args.runs}: run experiments/pmnist/ceiling/run.sh"
         )
     den = (
-        [load(p) for p in sorted(args.den.glob("*strategy=den_pmnist*"))]
+        [read_results(p / "results.json") for p in sorted(args.den.glob("*strategy=den_pmnist*"))]
         if args.den.exists()
         else []
     )
-    lines = table(groups)
+    lines = [table(groups)]
     if den:
         lines += [
             "",
             "den_pmnist (baselines table, 3 seeds, for comparison): stored added per task "
             + mean_sd([statistics.mean(added_per_task(r)) for r in den], 0)
             + ", accuracy when learned of tasks 2-10 (test) "
-            + mean_sd([statistics.mean(when_learned(r["acc_matrix"])[1:]) for r in den])
+            + mean_sd([learned_after_first(r["acc_matrix"]) for r in den])
             + ", (val) "
-            + mean_sd([statistics.mean(when_learned(r["val_acc_matrix"])[1:]) for r in den])
+            + mean_sd([learned_after_first(r["val_acc_matrix"]) for r in den])
             + ".",
         ]
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
