@@ -40,7 +40,7 @@ def choose(runs, metric):
            "--metric", metric, "--out", str(out)]  # fmt: skip
     proc = subprocess.run(cmd, cwd=SCRIPT.parent, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    return json.loads((runs.parent / "chosen.json").read_text()), out.read_text()
+    return json.loads((runs.parent / f"chosen_{metric}.json").read_text()), out.read_text()
 
 
 def test_the_metric_decides_which_cheaper_budget_is_within_tolerance(tmp_path):

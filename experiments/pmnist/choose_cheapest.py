@@ -183,7 +183,9 @@ def main() -> None:
     if args.out:
         args.out.write_text(text)
         chosen_json = {k: plain(v) for k, v in zip(args.keys, chosen, strict=True)}
-        (args.out.parent / "chosen.json").write_text(json.dumps(chosen_json, indent=2) + "\n")
+        # choice.md -> chosen.json, choice_NAME.md -> chosen_NAME.json
+        chosen_path = args.out.with_name(args.out.stem.replace("choice", "chosen", 1) + ".json")
+        chosen_path.write_text(json.dumps(chosen_json, indent=2) + "\n")
 
 
 if __name__ == "__main__":
