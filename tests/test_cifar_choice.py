@@ -20,9 +20,9 @@ STREAMS = ("split_cifar10", "cifar10_binary")
 SCRIPT = REPO_ROOT / "experiments" / "cifar10" / "l1_choice" / "choose.py"
 
 
-def write_run(folder, val_acc, val_auroc, nonzero, test_acc=0.5):
+def write_run(folder, val_acc, val_auroc, nonzero, test_acc=0.5, steps=1000):
     """A complete 2-task results.json: the fields the choice reads, and test metrics that
-    contradict the validation ones."""
+    contradict the validation ones; ``steps`` split over two phases of task 2."""
     run = {
         "status": "complete",
         "config": {"strategy": {"l1": 0.1}},
@@ -32,14 +32,26 @@ def write_run(folder, val_acc, val_auroc, nonzero, test_acc=0.5):
         "auroc_matrix": [[test_acc, None], [test_acc, test_acc]],
         "nonzero_capacity_per_task": [0.3, nonzero],
         "capacity_per_task": [1.0, 1.1],
+        "tasks": [
+            {"report": {"phases": {"sparse": {"steps": 0}}}},
+            {
+                "report": {
+                    "phases": {
+                        "selective": {"steps": steps // 2},
+                        "head_fit": {"steps": 10**6},
+                        "expansion": {"steps": steps - steps // 2},
+                    }
+                }
+            },
+        ],  # fmt: skip
     }
     folder.mkdir(parents=True)
     (folder / "results.json").write_text(json.dumps(run))
 
 
-def choose(tmp_path, settings):
+def choose(tmp_path, settings, *options):
     out = tmp_path / "choice.md"
-    cmd = [sys.executable, str(SCRIPT), "--reference", "ref", "--out", str(out)]
+    cmd = [sys.executable, str(SCRIPT), "--reference", "ref", "--out", str(out), *options]
     for name in settings:
         cmd += ["--setting", name, str(tmp_path / name / "split"), str(tmp_path / name / "bin")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -63,6 +75,24 @@ def test_the_summed_validation_gain_within_budget_decides_not_test(tmp_path):
     write_run(tmp_path / "c" / "bin", 0.95, 0.99, nonzero=0.40)
     assert choose(tmp_path, ["ref", "a", "b", "c"]) == {"a"}
     assert choose(tmp_path, ["ref", "b", "c"]) == {"b"}
+
+
+def test_prefer_steps_takes_the_cheapest_setting_within_tolerance_on_each_stream(tmp_path):
+    write_run(tmp_path / "ref" / "split", 0.88, 0.90, nonzero=0.31, steps=1000)
+    write_run(tmp_path / "ref" / "bin", 0.80, 0.91, nonzero=0.31, steps=2000)
+    # 0.0005 and 0.0009 below the reference, three quarters of its steps
+    write_run(tmp_path / "a" / "split", 0.8795, 0.90, nonzero=0.31, steps=750)
+    write_run(tmp_path / "a" / "bin", 0.80, 0.9091, nonzero=0.31, steps=1500)
+    # cheaper still and better on split, but 0.002 below on AUROC
+    write_run(tmp_path / "b" / "split", 0.95, 0.90, nonzero=0.31, steps=500, test_acc=0.99)
+    write_run(tmp_path / "b" / "bin", 0.80, 0.908, nonzero=0.31, steps=1000, test_acc=0.99)
+    # the cheapest and accurate, but past the non-zero budget
+    write_run(tmp_path / "c" / "split", 0.90, 0.90, nonzero=0.40, steps=100)
+    write_run(tmp_path / "c" / "bin", 0.90, 0.95, nonzero=0.40, steps=100)
+    assert choose(tmp_path, ["ref", "a", "b", "c"], "--prefer", "steps") == {"a"}
+    # the summed-gain rule would take b (+0.07 - 0.002); the tolerance rejects it
+    assert choose(tmp_path, ["ref", "a", "b", "c"]) == {"b"}
+    assert choose(tmp_path, ["ref", "b", "c"], "--prefer", "steps") == {"ref"}
 
 
 def test_den_cifar_sparse_is_what_the_committed_validation_runs_choose(tmp_path):
