@@ -15,14 +15,15 @@ targets den_pmnist was chosen under); among those, the one with the largest sum 
 gains over ``--reference`` on the two streams. ``--prefer steps`` is the rule for a cost
 setting: a setting within the budgets also needs, on each stream, a validation metric at most
 ``--tolerance`` below the reference's; among those, the one whose runs took the fewest
-training steps (both streams summed, sparse head fits excluded). One setting for both streams,
-so that nothing is tuned per dataset. Only the keys in ``READ`` are read from each results.json: test metrics
-never reach the choice.
+training steps (both streams summed, sparse head fits excluded). One setting for both
+streams, so that nothing is tuned per dataset. Only the keys in ``READ`` are read from each
+results.json: test metrics never reach the choice.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -112,28 +113,28 @@ def main() -> None:
         )
         for name, s in scores.items()
     }
+    steps = {name: sum(v["steps"] for v in s.values()) for name, s in scores.items()}
     if args.prefer == "steps":
         for name, s in scores.items():
-            if any(v["steps"] != v["steps"] for v in s.values()):
+            if math.isnan(steps[name]):
                 raise SystemExit(f"--prefer steps: a run of {name!r} has no per-task reports")
             within[name] = within[name] and all(
                 s[stream]["val"] >= ref[stream]["val"] - args.tolerance for stream, _ in STREAMS
             )
-    qualified = [name for name in scores if within[name]]
-    steps = {name: sum(v["steps"] for v in s.values()) for name, s in scores.items()}
-    if args.prefer == "steps":
-        chosen = min(qualified, key=lambda n: (steps[n], -gain[n])) if qualified else None
         rule = (
             f"validation metric at most {args.tolerance} below {args.reference}'s on each "
             "stream (split CIFAR-10 average accuracy, cifar10_binary average AUROC); then the "
             "fewest training steps over both streams"
         )
+        rank = {name: (steps[name], -gain[name]) for name in scores}
     else:
-        chosen = max(qualified, key=lambda n: gain[n]) if qualified else None
         rule = (
             f"the largest sum of validation gains over {args.reference} (split CIFAR-10 "
             "average accuracy + cifar10_binary average AUROC)"
         )
+        rank = {name: (-gain[name],) for name in scores}
+    qualified = [name for name in scores if within[name]]
+    chosen = min(qualified, key=rank.__getitem__) if qualified else None
 
     lines = [
         f"Rule: within {args.budget} non-zero and {args.stored_budget} stored base networks "
