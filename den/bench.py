@@ -3,14 +3,14 @@
 In one process, interleaved and repeated (median reported), on the same pre-loaded tensors,
 model (MLP 784-312-128, a 10-way head), batch size and optimiser (Adam):
 
-- ``finetune`` and ``ewc``: :func:`den.training.train_phase` driven by the strategies' own
+- ``finetune`` and ``ewc``: :func:`den.engine.training.train_phase` driven by the strategies' own
   objectives, against a plain loop over ``nn.Linear`` layers (plus the same quadratic penalty
   for EWC);
 - every DEN phase (sparse task-1 training, the sparse head fit, selective retraining,
   expansion, split training, the retrain after a split), recorded from a real 2-task DEN run,
   against a plain loop doing the same tensor work on the same shapes: the same gradient
   masks, weight decay, L2 pull towards W^{t-1}, L1 and group-lasso proximal steps;
-- evaluation (``den.evaluation.evaluate``) against a plain ``inference_mode`` forward pass and
+- evaluation (``den.engine.evaluation.evaluate``) against a plain ``inference_mode`` forward pass and
   the same metrics (accuracy, mean AUROC);
 - peak resident memory of the process.
 
@@ -39,18 +39,18 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
-from den.config import ModelConfig, StreamConfig, TrainerConfig
+from den.config.schema import ModelConfig, StreamConfig, TrainerConfig
 from den.data.sources import RawDataset
-from den.data.streams import Split, build_stream
-from den.evaluation import evaluate
-from den.metrics import mean_auroc
-from den.results import peak_rss_mib
+from den.data.streams.base import Split, build_stream
+from den.engine.evaluation import evaluate
+from den.engine.metrics import mean_auroc
+from den.engine.training import fused_supported, train_phase
+from den.run.build import resolve_device
+from den.run.record import peak_rss_mib
 from den.strategies import base as strategy_base
-from den.strategies.den import DENConfig, DENStrategy, OldFirstLayerData
+from den.strategies.den.strategy import DENConfig, DENStrategy, OldFirstLayerData
 from den.strategies.ewc import EWCConfig, EWCStrategy
 from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
-from den.train import resolve_device
-from den.training import fused_supported, train_phase
 
 log = logging.getLogger("den.bench")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -125,7 +125,7 @@ def bare_loop(phase: BarePhase, data: Split, steps: int, batch_size: int, lr: fl
     biases = [b.detach().clone().requires_grad_(True) for b in phase.biases]
     params = [*weights, *biases]
     masks = phase.masks
-    # fused like den.training's factory, where PyTorch has the kernel (not on e.g. MPS)
+    # fused like den.engine.training's factory, where PyTorch has the kernel (not on e.g. MPS)
     optimizer = torch.optim.Adam(params, lr=lr, fused=fused_supported(params) or None)
     n = len(data)
     batch = min(batch_size, n)
@@ -313,7 +313,7 @@ def ewc_case(cfg, stream, device, steps) -> tuple[Callable[[], float], Callable[
 
 
 def evaluation_case(cfg, stream, device) -> tuple[Callable[[], float], Callable[[], float]]:
-    """ms per 1000 examples: den.evaluation.evaluate against a bare inference_mode forward."""
+    """ms per 1000 examples: den.engine.evaluation.evaluate against a bare inference_mode forward."""
     model = ModelConfig(name="mlp", arch="mlp", hidden=list(cfg.hidden))
     torch.manual_seed(0)
     s = FinetuneStrategy(FinetuneConfig(), model, TrainerConfig(), stream[0].input_shape, device, 0)

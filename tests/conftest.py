@@ -278,8 +278,8 @@ def synthetic_raw(n_train: int = 400, n_test: int = 100, side: int = 6, classes:
 
 def tiny_permuted_stream(num_tasks: int = 3):
     """Permuted tasks of 6x6 single-channel images, 4 classes, 320/80/100 examples."""
-    from den.config import StreamConfig
-    from den.data.streams import build_stream
+    from den.config.schema import StreamConfig
+    from den.data.streams.base import build_stream
 
     cfg = StreamConfig(
         name="tiny", kind="permuted", dataset="synthetic", num_tasks=num_tasks, val_size=80

@@ -34,11 +34,11 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-import den.files
-import den.runner
+import den.run.loop
 import den.train as train_module
+import den.utils.files
+from den.config.store import register_configs
 from den.errors import DenError
-from den.schemas import register_configs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +113,7 @@ def bad_value(*overrides: str, fast: bool = True) -> Callable[[Env], str]:
         def train(*args, **kwargs):
             raise NoError("training started with the bad value")
 
-        with Patch((train_module, "run_stream", train)):
+        with Patch((train_module, "learn_stream", train)):
             msg = message_of(lambda: run_cfg(env, [*(FAST if fast else ()), *overrides], out))
         assert not (out / "results.json").exists() and not (out / "checkpoint.pt").exists()
         return msg
@@ -148,7 +148,7 @@ def snapshot(run_dir: Path) -> dict[str, bytes]:
 
 
 def temporaries(run_dir: Path) -> list[Path]:
-    return [p for p in run_dir.glob(".*") if den.files.TMP_MARK in p.name]
+    return [p for p in run_dir.glob(".*") if den.utils.files.TMP_MARK in p.name]
 
 
 def bad_checkpoint(write: Callable[[Path], None], *overrides: str) -> Callable[[Env], str]:
@@ -213,10 +213,10 @@ def changed_seed_checkpoint(env: Env) -> str:
 
 
 def failing_write(monkeypatch_target: str, code: int, after_calls: int = 0):
-    """Replace den.files._write_all: writes to a file whose name contains
+    """Replace den.utils.files._write_all: writes to a file whose name contains
     ``monkeypatch_target`` fail with ``code`` (after ``after_calls`` good ones), having
     written half their data (a disk that fills up mid-write)."""
-    real = den.files._write_all
+    real = den.utils.files._write_all
     calls = {"n": 0}
 
     def write(fd: int, data: bytes) -> None:
@@ -258,7 +258,7 @@ def disk_fault(target: str, code: int, expect: str) -> Callable[[Env], str]:
         run_dir = env.new("disk")
         ovr = [*FAST, "stream.num_tasks=3"]
         fault = failing_write(target, code, after_calls=1)
-        with Patch((den.files, "_write_all", fault)):
+        with Patch((den.utils.files, "_write_all", fault)):
             msg = message_of(lambda: run_cfg(env, ovr, run_dir))
         assert target in msg and expect in msg, msg
         assert temporaries(run_dir) == [], temporaries(run_dir)
@@ -277,14 +277,14 @@ def crash_between_checkpoint_and_metrics(env: Env) -> str:
     resumed run restores the missing rows from the checkpoint (none lost, none repeated)."""
     run_dir = env.new("gap")
     ovr = [*FAST, "stream.num_tasks=3"]
-    real = den.runner.append_metrics
+    real = den.run.loop.append_metrics
 
     def die_at_task_2(record, i, path):
         if i == 1:
             raise DenError("simulated crash after the checkpoint of task 2")
         real(record, i, path)
 
-    with Patch((den.runner, "append_metrics", die_at_task_2)):
+    with Patch((den.run.loop, "append_metrics", die_at_task_2)):
         msg = message_of(lambda: run_cfg(env, ovr, run_dir))
     assert metric_keys(run_dir) == expected_keys(1)
     run_cfg(env, [*ovr, f"resume={run_dir}"], run_dir)
@@ -296,9 +296,9 @@ def repeated_failures_then_resume(env: Env) -> str:
     """Issue 19's sequence: two failed checkpoint saves of task 2, then a resume: 12 rows."""
     run_dir = env.new("twice")
     ovr = [*FAST, "stream.num_tasks=3"]
-    with Patch((den.files, "_write_all", failing_write("checkpoint.pt", errno.ENOSPC, 1))):
+    with Patch((den.utils.files, "_write_all", failing_write("checkpoint.pt", errno.ENOSPC, 1))):
         message_of(lambda: run_cfg(env, ovr, run_dir))
-    with Patch((den.files, "_write_all", failing_write("checkpoint.pt", errno.ENOSPC, 0))):
+    with Patch((den.utils.files, "_write_all", failing_write("checkpoint.pt", errno.ENOSPC, 0))):
         msg = message_of(lambda: run_cfg(env, [*ovr, f"resume={run_dir}"], run_dir))
     assert temporaries(run_dir) == []
     run_cfg(env, [*ovr, f"resume={run_dir}"], run_dir)
@@ -637,8 +637,8 @@ def wandb_timeout_message(env: Env) -> str:
 
     from omegaconf import OmegaConf
 
-    from den.config import WandbLoggerConfig
-    from den.loggers import WandbLogger
+    from den.config.schema import WandbLoggerConfig
+    from den.loggers.wandb import WandbLogger
 
     logger = WandbLogger.__new__(WandbLogger)
     logger.cfg = OmegaConf.structured(WandbLoggerConfig(init_timeout=5.0))

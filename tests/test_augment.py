@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from den.config import StreamConfig, TrainerConfig
+from den.config.schema import StreamConfig, TrainerConfig
 from den.data.augment import random_crop_flip
-from den.data.streams import Split, build_stream
+from den.data.streams.base import Split, build_stream
+from den.engine.training import train_phase
 from den.errors import ConfigError
-from den.training import train_phase
 
 from conftest import synthetic_raw
 

@@ -1,7 +1,7 @@
 """Every bad input stops the run before training, with a message naming the key or the file.
 
 Table-driven and in-process (Hydra's compose API + ``den.train.run``) so that dozens of cases
-cost seconds; ``run_stream`` is patched to fail the test if training were ever reached. The
+cost seconds; ``learn_stream`` is patched to fail the test if training were ever reached. The
 exit status and the absence of a traceback on the command line are checked by
 ``test_errors.py`` with real subprocesses.
 """
@@ -17,8 +17,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 import den.train as train_module
+from den.config.store import register_configs
 from den.errors import DenError
-from den.schemas import register_configs
 
 from conftest import REPO_ROOT
 
@@ -30,7 +30,13 @@ BASE = (
     "trainer.max_iters=5",
     "trainer.progress=false",
 )
-CIFAR = ("stream=split_cifar10", "stream.source=imagefolder", "model=lenet", "stream.val_size=20")
+CIFAR = (
+    "stream=split_cifar10",
+    "stream.source=imagefolder",
+    "model=lenet",
+    "strategy=den_cifar_sparse",
+    "stream.val_size=20",
+)
 
 # (id, overrides, text the message must contain)
 BAD_CONFIGS = [
@@ -95,7 +101,7 @@ def _no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args, **kwargs):
         raise AssertionError("training started although the input was bad")
 
-    monkeypatch.setattr(train_module, "run_stream", fail)
+    monkeypatch.setattr(train_module, "learn_stream", fail)
 
 
 def run_config(overrides: list[str], root: Path, out: Path) -> Exception:
@@ -106,7 +112,7 @@ def run_config(overrides: list[str], root: Path, out: Path) -> Exception:
                 overrides=[*BASE, f"stream.root={root}", f"paths.output_dir={out}", *overrides],
             )
         except ConfigCompositionException as err:
-            # a choice field (an enum in den.config) refuses other values while composing
+            # a choice field (an enum in den.config.schema) refuses other values while composing
             assert "expected one of" in str(err.__cause__)
             return err
     with pytest.raises(DenError) as err:

@@ -15,14 +15,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from den.config import ModelConfig, TrainerConfig
-from den.data.streams import Split
+from den.config.registry import STRATEGIES
+from den.config.schema import ModelConfig, TrainerConfig
+from den.data.streams.base import Split
 from den.strategies import lwf as lwf_module
 from den.strategies.er import ClassBalancedBuffer, ERConfig
 from den.strategies.ewc import EWCConfig, fisher_diagonal
 from den.strategies.l2 import L2Config
 from den.strategies.packnet import FREE, PackNetConfig
-from den.strategies.registry import STRATEGY_SCHEMAS, build_strategy
 from den.strategies.si import SIConfig
 
 from conftest import tiny_permuted_stream
@@ -33,7 +33,13 @@ TRAINER = TrainerConfig(max_iters=40, batch_size=32, patience=0, progress=False)
 
 
 def make(cfg, model: ModelConfig = MLP, trainer: TrainerConfig = TRAINER):
-    return build_strategy(cfg, model, trainer, (1, 6, 6), torch.device("cpu"), seed=0)
+    cls = STRATEGIES.get(cfg.name).target
+    return cls(cfg, model, trainer, (1, 6, 6), torch.device("cpu"), seed=0)
+
+
+def defaults(name: str):
+    """The registered strategy ``name`` with its default settings."""
+    return STRATEGIES.get(name).schema()
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +53,9 @@ def probe(stream) -> torch.Tensor:
 
 # ----------------------------------------------------------------- every strategy
 @pytest.mark.parametrize("model", [MLP, CONV], ids=["mlp", "conv"])
-@pytest.mark.parametrize("name", sorted(STRATEGY_SCHEMAS))
+@pytest.mark.parametrize("name", STRATEGIES.names())
 def test_every_strategy_learns_every_task_on_mlp_and_conv(name, model, stream):
-    strategy = make(STRATEGY_SCHEMAS[name](), model)
+    strategy = make(defaults(name), model)
     for task in stream:
         report = strategy.learn(task)
         assert report["phases"], "every strategy trains through the training loop"
@@ -63,7 +69,7 @@ def test_every_strategy_learns_every_task_on_mlp_and_conv(name, model, stream):
 @pytest.mark.parametrize("model", [MLP, CONV], ids=["mlp", "conv"])
 @pytest.mark.parametrize("name", ["pnn", "packnet"])
 def test_pnn_and_packnet_leave_earlier_tasks_bit_identical(name, model, stream):
-    strategy = make(STRATEGY_SCHEMAS[name](), model)
+    strategy = make(defaults(name), model)
     x = probe(stream)
     strategy.learn(stream[0])
     first = strategy.predict(x, 0)
@@ -75,7 +81,7 @@ def test_pnn_and_packnet_leave_earlier_tasks_bit_identical(name, model, stream):
 
 
 def test_pnn_trains_only_the_new_column_and_counts_laterals(stream):
-    pnn = make(STRATEGY_SCHEMAS["pnn"]())
+    pnn = make(defaults("pnn"))
     pnn.learn(stream[0])
     column0 = [p.detach().clone() for p in pnn.pnn.columns[0].parameters()]
     pnn.learn(stream[1])
@@ -104,7 +110,7 @@ def test_packnet_frees_pruned_weights_and_counts_masks_as_bits(stream):
 
 
 def test_stl_shares_nothing(stream):
-    stl = make(STRATEGY_SCHEMAS["stl"]())
+    stl = make(defaults("stl"))
     stl.learn(stream[0])
     stl.learn(stream[1])
     assert not {id(p) for p in stl.nets[0].parameters()} & {id(p) for p in stl.nets[1].parameters()}
@@ -215,7 +221,7 @@ def test_si_importance_is_nonnegative_and_grows_with_tasks(stream):
 
 # ----------------------------------------------------------------- LwF
 def test_lwf_distils_from_the_model_before_the_task(stream, monkeypatch):
-    lwf = make(STRATEGY_SCHEMAS["lwf"]())
+    lwf = make(defaults("lwf"))
     lwf.learn(stream[0])
     x = probe(stream)
     before_task2 = lwf.predict(x, 0)
@@ -244,7 +250,7 @@ def test_lwf_distils_from_the_model_before_the_task(stream, monkeypatch):
 def test_lwf_trains_old_heads_unless_told_not_to(stream):
     heads = {}
     for train_old in (True, False):
-        lwf = make(dataclasses.replace(STRATEGY_SCHEMAS["lwf"](), train_old_heads=train_old))
+        lwf = make(dataclasses.replace(defaults("lwf"), train_old_heads=train_old))
         lwf.learn(stream[0])
         head0 = lwf.net.head_weights[0].detach().clone()
         lwf.learn(stream[1])
@@ -293,7 +299,7 @@ def test_er_replays_old_tasks_in_every_step(stream, monkeypatch):
 
 # ----------------------------------------------------------------- joint
 def test_joint_sees_every_task_in_one_phase(stream, monkeypatch):
-    joint = make(STRATEGY_SCHEMAS["joint"]())
+    joint = make(defaults("joint"))
     phases = []
     original = joint.fit
 

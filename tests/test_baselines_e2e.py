@@ -12,9 +12,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import den.train as train_module
-from den.interrupt import RunInterrupted
-from den.schemas import register_configs
-from den.strategies.registry import STRATEGIES
+from den.config.registry import STRATEGIES
+from den.config.store import register_configs
+from den.utils.interrupt import RunInterrupted
 
 from conftest import REPO_ROOT
 
@@ -30,7 +30,7 @@ BASE = (
     "trainer.progress=false",
     "model.hidden=[32,16]",
 )
-BASELINES = sorted(set(STRATEGIES) - {"den"})  # DEN has its own resume tests
+BASELINES = sorted(set(STRATEGIES.names()) - {"den"})  # DEN has its own resume tests
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -67,7 +67,7 @@ def test_baseline_runs_and_resumes_to_the_same_results(
     assert len(expected["acc_matrix"]) == 3
 
     stopped = tmp_path / "stopped"
-    cls = STRATEGIES[name]
+    cls = STRATEGIES.get(name).target
     learn = cls.learn
 
     def stop_at_third_task(self, task):
@@ -93,7 +93,7 @@ def test_resume_auto_starts_fresh_then_continues_its_own_directory(
 ):
     """What a requeued SLURM job does: the same command, ``resume=auto``, the same directory."""
     run_dir = tmp_path / "job"
-    cls = STRATEGIES["finetune"]
+    cls = STRATEGIES.get("finetune").target
     learn = cls.learn
 
     def stop_at_second_task(self, task):

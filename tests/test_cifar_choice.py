@@ -11,8 +11,8 @@ import sys
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from den.schemas import register_configs
-from den.strategies.den import DENConfig
+from den.config.store import register_configs
+from den.strategies.den.strategy import DENConfig
 
 from conftest import REPO_ROOT
 

@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import den.train as train_module
-from den.schemas import register_configs
+from den.config.store import register_configs
 
 from conftest import REPO_ROOT, write_tiny_imagefolder_100
 

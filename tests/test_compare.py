@@ -14,8 +14,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import den.train as train_module
-from den.compare import CompareError, average_curve, compare, main
-from den.schemas import register_configs
+from den.config.store import register_configs
+from den.reports.compare import CompareError, average_curve, compare, main
 
 from conftest import REPO_ROOT, TINY_PMNIST
 
@@ -169,7 +169,7 @@ class FakeRun:
     """What wandb.Api().runs yields, built from a run logged by WandbLogger."""
 
     def __init__(self, results: dict, state: str = "finished") -> None:
-        from den.loggers import compact_results
+        from den.loggers.wandb import compact_results
 
         self.id = f"run{results['seed']}{results['strategy']}"
         self.state = state
@@ -303,7 +303,7 @@ def test_nonzero_capacity_is_shown_beside_stored_capacity_when_recorded(sweep, t
 def test_help_and_a_whole_report_never_import_torch(sweep, tmp_path):
     code = (
         "import sys\n"
-        "from den.compare import main\n"
+        "from den.reports.compare import main\n"
         f"assert main([{str(sweep)!r}, '--out', {str(tmp_path / 'r')!r}]) == 0\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"

@@ -7,15 +7,15 @@ import dataclasses
 import pytest
 import torch
 
-from den.config import ModelConfig, TrainerConfig
+from den.config.schema import ModelConfig, TrainerConfig
 from den.models.network import MultiHeadNet
-from den.strategies import den_ops as ops
-from den.strategies.den import (
+from den.strategies.den.strategy import (
     DENConfig,
     DENStrategy,
     add_units_everywhere,
     delete_dead_units,
     expand_network,
+    ops,
     split_drifted_units,
 )
 
@@ -230,7 +230,7 @@ def test_den_patience_applies_to_the_phases_after_task_1_only(stream, monkeypatc
 
 
 def test_cached_first_layer_losses_equal_the_data_loss_on_train_and_val(stream):
-    from den.strategies.den import OldFirstLayerData
+    from den.strategies.den.strategy import OldFirstLayerData
 
     den = make_den(tau=0.0)
     den.learn(stream[0])
@@ -253,7 +253,7 @@ def test_expansion_on_cached_old_first_layer_trains_as_the_full_forward(
 ):
     """The expansion and the retrain after a split compute layer 0's frozen old units once
     (OldFirstLayerData): the run must match the one that computes them every step."""
-    import den.strategies.den as den_module
+    import den.strategies.den.strategy as den_module
 
     def run(cached: bool) -> tuple[DENStrategy, dict]:
         if not cached:

@@ -4,21 +4,23 @@ conv-to-fully-connected boundary, where one filter owns a spatial block of colum
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from test_den import fixed_batch
 from test_den import make_den as make_tiny_den
 
-from den.config import ModelConfig
+from den.config.schema import ModelConfig
 from den.errors import ConfigError
 from den.models.network import MultiHeadNet, build_network
-from den.strategies import den_ops as ops
-from den.strategies.den import (
+from den.strategies.den.strategy import (
     DENConfig,
     DENStrategy,
     add_units_everywhere,
     delete_dead_units,
     expand_network,
+    ops,
     split_drifted_units,
 )
 
@@ -175,10 +177,12 @@ def test_k_layers_sets_each_layers_expansion_and_overrides_k_and_k_conv(stream):
 
 
 def test_k_layers_of_the_wrong_length_fails_before_training_naming_the_key(stream):
+    run = SimpleNamespace(model=CONV)  # the conv network here has 3 layers
     with pytest.raises(ConfigError, match="strategy.k_layers"):
-        make_den(k_layers=[3, 3])  # the conv network here has 3 layers
+        DENStrategy.check_config(DENConfig(k_layers=[3, 3]), run)
     with pytest.raises(ConfigError, match="strategy.k_layers"):
-        DENStrategy.check_config(DENConfig(k_layers=[3, -1, 0]))
+        DENStrategy.check_config(DENConfig(k_layers=[3, -1, 0]), run)
+    DENStrategy.check_config(DENConfig(k_layers=[3, 0, 1]), run)
 
 
 def test_sigma_zero_gives_zero_forgetting_exactly(stream):

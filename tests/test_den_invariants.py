@@ -15,10 +15,9 @@ import torch.nn.functional as F
 from test_den import TINY_MLP, fixed_batch, make_den
 from test_den_conv import CONV
 
-from den.config import ModelConfig
-from den.strategies import den_ops as ops
-from den.strategies.den import DENStrategy, selective_retrain, split_drifted_units
-from den.strategies.den_subnet import Subnetwork
+from den.config.schema import ModelConfig
+from den.strategies.den.strategy import DENStrategy, ops, selective_retrain, split_drifted_units
+from den.strategies.den.subnet import Subnetwork
 
 from conftest import tiny_permuted_stream
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from den import metrics
+from den.engine import metrics
 
 # R[i][j] = accuracy on task j after learning task i; None above the diagonal.
 R = [

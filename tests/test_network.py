@@ -8,7 +8,7 @@ import copy
 import pytest
 import torch
 
-from den.config import ModelConfig
+from den.config.schema import ModelConfig
 from den.errors import ConfigError
 from den.models.network import MultiHeadNet, build_network
 
@@ -79,18 +79,20 @@ def test_too_many_poolings_is_a_config_error():
 
 
 @pytest.mark.parametrize(
-    ("cfg", "key"),
+    ("values", "key"),
     [
-        (ModelConfig(name="m", arch="rnn", hidden=[4]), "model.arch"),
-        (ModelConfig(name="m", arch="mlp", hidden=[]), "model.hidden"),
-        (ModelConfig(name="m", arch="mlp", hidden=[4, 0]), "model.hidden"),
-        (ModelConfig(name="m", arch="conv", hidden=[4]), "model.conv_channels"),
-        (ModelConfig(name="m", arch="mlp", hidden=[4], init="xavier"), "model.init"),
+        ({"arch": "rnn", "hidden": [4]}, "model.arch"),
+        ({"arch": "mlp", "hidden": []}, "model.hidden"),
+        ({"arch": "mlp", "hidden": [4, 0]}, "model.hidden"),
+        ({"arch": "conv", "hidden": [4]}, "model.conv_channels"),
+        ({"arch": "mlp", "hidden": [4], "init": "xavier"}, "model.init"),
     ],
 )
-def test_impossible_model_configs_name_their_key(cfg, key):
+def test_impossible_model_configs_name_their_key(values, key):
+    from den.config.validate import check_model, typed
+
     with pytest.raises(ConfigError) as err:
-        build_network(cfg, (1, 28, 28))
+        check_model(typed("model", {"name": "m", **values}, ModelConfig))
     assert err.value.key == key
 
 
@@ -171,7 +173,7 @@ def test_delete_units_removes_their_rows_and_consumer_columns():
 def test_frozen_old_units_gives_the_same_gradients_where_the_expansion_masks_allow(
     make_cfg, input_shape
 ):
-    from den.strategies import den_ops as ops
+    from den.strategies.den import ops
 
     torch.manual_seed(0)
     net = build_network(make_cfg(), input_shape)

@@ -154,9 +154,9 @@ def test_checkpoint_keeps_the_logger_state(tmp_path):
     """A resumed run gets back what its logger saved (e.g. an experiment-tracker run id)."""
     import torch
 
-    from den.checkpoint import load_checkpoint, save_checkpoint
-    from den.config import ModelConfig, TrainerConfig
-    from den.results import RunRecord
+    from den.config.schema import ModelConfig, TrainerConfig
+    from den.run.checkpoint import load_checkpoint, save_checkpoint
+    from den.run.record import RunRecord
     from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
 
     def strategy() -> FinetuneStrategy:
@@ -178,10 +178,10 @@ def test_a_checkpoint_holding_torchs_version_object_still_loads(tmp_path):
     other class stays refused."""
     import torch
 
-    from den.checkpoint import CHECKPOINT, read_checkpoint, save_checkpoint
-    from den.config import ModelConfig, TrainerConfig
+    from den.config.schema import ModelConfig, TrainerConfig
     from den.errors import DataError
-    from den.results import RunRecord
+    from den.run.checkpoint import CHECKPOINT, read_checkpoint, save_checkpoint
+    from den.run.record import RunRecord
     from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
 
     model = ModelConfig(name="m", arch="mlp", hidden=[4])
@@ -206,22 +206,22 @@ def test_a_run_from_before_a_new_option_resumes_while_the_option_keeps_its_defau
     block resuming when it is left at its default, and must when it is changed."""
     from omegaconf import OmegaConf
 
-    from den.config import StreamConfig
-    from den.train import _first_difference, _schema_defaults
+    from den.config.schema import StreamConfig
+    from den.run.resume import first_difference, schema_defaults
 
     node = OmegaConf.structured(StreamConfig(name="s", kind="permuted", dataset="mnist"))
-    defaults = _schema_defaults(node)
+    defaults = schema_defaults(StreamConfig)
     assert defaults["augment"] == "none"
     now = OmegaConf.to_container(node)
     saved = {k: v for k, v in now.items() if k != "augment"}  # written before augment existed
-    assert _first_difference("stream", saved, now, defaults) is None
+    assert first_difference("stream", saved, now, defaults) is None
     changed = {**now, "augment": "crop_flip"}
-    assert _first_difference("stream", saved, changed, defaults) == (
+    assert first_difference("stream", saved, changed, defaults) == (
         "stream.augment",
         None,
         "crop_flip",
     )
-    assert _first_difference("stream", now, {**now, "num_tasks": 3}, defaults) == (
+    assert first_difference("stream", now, {**now, "num_tasks": 3}, defaults) == (
         "stream.num_tasks",
         10,
         3,
@@ -233,13 +233,13 @@ def test_a_resume_may_change_what_the_run_prints_but_not_what_it_learns():
     the step budget is still checked."""
     from omegaconf import OmegaConf
 
-    from den.config import TrainerConfig
-    from den.train import _first_difference, _schema_defaults
+    from den.config.schema import TrainerConfig
+    from den.run.resume import first_difference, schema_defaults
 
     node = OmegaConf.structured(TrainerConfig())
-    defaults = _schema_defaults(node)
+    defaults = schema_defaults(TrainerConfig)
     saved = OmegaConf.to_container(node)
     shown = {**saved, "progress": not saved["progress"], "log_every": saved["log_every"] + 1}
-    assert _first_difference("trainer", saved, shown, defaults) is None
+    assert first_difference("trainer", saved, shown, defaults) is None
     longer = {**saved, "max_iters": saved["max_iters"] + 1}
-    assert _first_difference("trainer", saved, longer, defaults)[0] == "trainer.max_iters"
+    assert first_difference("trainer", saved, longer, defaults)[0] == "trainer.max_iters"

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from den import pareto
 from den.errors import ConfigError
-from den.search import OBJECTIVES, check_objectives, objective_values, task_return
+from den.reports import pareto
+from den.reports.objectives import OBJECTIVES, check_objectives, objective_values, task_return
 
 from conftest import REPO_ROOT, TINY_PMNIST, run_multirun
 
@@ -231,7 +231,7 @@ def test_two_parallel_jobs_share_one_study(tiny_mnist_root, tmp_path):
 SHARER = """
 import sys
 import optuna
-from den.search import open_storage
+from den.reports.objectives import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 study = optuna.create_study(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from den.compare import compare
+from den.reports.compare import compare
 
 from conftest import REPO_ROOT
 

@@ -1,4 +1,4 @@
-"""The driver-side SLURM watcher (den.slurm_queue) and the sizing of hydra/launcher=slurm,
+"""The driver-side SLURM watcher (hydra_plugins.den_slurm_launcher._queue) and the sizing of hydra/launcher=slurm,
 without a cluster: ``squeue``/``sacct``/``scancel`` are small scripts on PATH that print what
 SLURM 22.05 printed for the same situations (tests/test_slurm_cluster.py has the real ones)."""
 
@@ -7,8 +7,13 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 
-from den.config import register_configs
-from den.slurm_queue import LEFT_QUEUE, QueueWatcher, SlurmJobError, parse_squeue
+from den.config.store import register_configs
+from hydra_plugins.den_slurm_launcher._queue import (
+    LEFT_QUEUE,
+    QueueWatcher,
+    SlurmJobError,
+    parse_squeue,
+)
 
 from conftest import REPO_ROOT
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from den.config import ModelConfig, TrainerConfig
+from den.config.schema import ModelConfig, TrainerConfig
 from den.strategies.stl import STLConfig, STLStrategy
 
 from conftest import tiny_permuted_stream

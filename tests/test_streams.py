@@ -18,9 +18,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from den.config import StreamConfig
+from den.config.schema import StreamConfig
 from den.data.sources import RawDataset, load_dataset
-from den.data.streams import build_stream
+from den.data.streams.base import build_stream
 from den.errors import ConfigError
 
 from conftest import make_digit_like
@@ -305,7 +305,11 @@ def test_one_vs_rest_negatives_per_positive_scales_the_negatives():
 
 
 def test_tiny_mnist_files_load_and_form_a_permuted_stream(tiny_mnist_root):
-    raw = load_dataset("mnist", "torchvision", tiny_mnist_root, download=False)
+    raw = load_dataset(
+        StreamConfig(
+            name="m", kind="permuted", dataset="mnist", root=str(tiny_mnist_root), download=False
+        )
+    )
     assert raw.train_x.shape == (600, 1, 28, 28) and raw.train_x.dtype == torch.uint8
     assert raw.test_x.shape == (200, 1, 28, 28)
     assert raw.num_classes == 10 and raw.image_shape == (1, 28, 28)

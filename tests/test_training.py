@@ -7,11 +7,11 @@ import dataclasses
 import pytest
 import torch
 
-from den.config import TrainerConfig
-from den.data.streams import Split
+from den.config.schema import TrainerConfig
+from den.data.streams.base import Split
+from den.engine.training import cross_entropy, make_optimizer, train_phase
 from den.errors import ConfigError, NonFiniteLossError
 from den.models.network import MultiHeadNet
-from den.training import cross_entropy, make_optimizer, train_phase
 
 CFG = TrainerConfig(
     batch_size=16, max_iters=40, eval_every=10, patience=0, log_every=10, progress=False

@@ -15,7 +15,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import den.train as train_module
-from den.schemas import register_configs
+from den.config.store import register_configs
 
 from conftest import REPO_ROOT
 
@@ -215,7 +215,7 @@ def test_wandb_failing_mid_run_is_dropped_not_fatal(tiny_cfg, tmp_path, monkeypa
 
 
 def test_no_api_key_means_offline_never_a_prompt(monkeypatch, tmp_path):
-    from den.loggers import resolve_wandb_mode
+    from den.loggers.wandb import resolve_wandb_mode
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)

@@ -16,24 +16,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from den.config.registry import DATASETS
+from den.config.schema import StreamConfig
 from den.errors import DataError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 
-# torchvision's folder name and file layout for each dataset we read.
-TORCHVISION_LAYOUT = {
-    "mnist": ("MNIST", "raw"),
-    "fashion_mnist": ("FashionMNIST", "raw"),
-    "cifar10": ("cifar-10-batches-py", None),
-    "cifar100": ("cifar-100-python", None),
-}
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 
 
 @dataclass
@@ -59,11 +53,14 @@ class RawDataset:
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
 
 
-def load_dataset(dataset: str, source: str, root: str | os.PathLike, download: bool) -> RawDataset:
-    """Load ``dataset`` from ``source`` (``torchvision`` or ``imagefolder``) under ``root``."""
-    root = Path(root).expanduser()
+def load_dataset(cfg: StreamConfig) -> RawDataset:
+    """The dataset of a (validated) stream config: an image folder under ``cfg.root`` with
+    ``source=imagefolder``, else the registered dataset ``cfg.dataset``."""
+    root = Path(cfg.root).expanduser()
     try:
-        return _load(dataset, source, root, download)
+        if cfg.source == "imagefolder":
+            return load_image_folder(root)
+        return DATASETS.get(cfg.dataset).target(cfg)
     except PermissionError as err:  # a file or folder this user may not read
         raise DataError(
             err.filename or root,
@@ -71,22 +68,6 @@ def load_dataset(dataset: str, source: str, root: str | os.PathLike, download: b
             "make the dataset readable by this user (chmod -R a+rX) or point stream.root at "
             "a readable copy",
         ) from err
-
-
-def _load(dataset: str, source: str, root: Path, download: bool) -> RawDataset:
-    if source == "imagefolder":
-        return load_image_folder(root)
-    if source != "torchvision":
-        raise DataError(
-            root, f"unknown source '{source}'", "set stream.source=torchvision or imagefolder"
-        )
-    if dataset not in TORCHVISION_LAYOUT:
-        raise DataError(
-            root,
-            f"unknown dataset '{dataset}'",
-            f"set stream.dataset to one of {sorted(TORCHVISION_LAYOUT)}",
-        )
-    return load_torchvision(dataset, root, download)
 
 
 def _missing_data_fix(root: Path, what: str) -> str:
@@ -101,19 +82,29 @@ def _missing_data_fix(root: Path, what: str) -> str:
     return fix
 
 
-def load_torchvision(dataset: str, root: Path, download: bool) -> RawDataset:
+@dataclass(frozen=True)
+class TorchvisionLayout:
+    """Where torchvision keeps a dataset under its root, and its class."""
+
+    name: str  # the dataset's name in den (stream.dataset)
+    folder: str  # torchvision's folder under the root
+    sub: str | None  # the subfolder holding the files (MNIST's raw/), if any
+    cls: str  # the torchvision.datasets class
+    num_classes: int
+
+    def __call__(self, cfg: StreamConfig) -> RawDataset:
+        return load_torchvision(self, Path(cfg.root).expanduser(), cfg.download)
+
+
+def load_torchvision(spec: TorchvisionLayout, root: Path, download: bool) -> RawDataset:
     """Read with ``download=False`` when the files are there; otherwise download if allowed."""
     import torchvision.datasets as tvd
 
-    folder, sub = TORCHVISION_LAYOUT[dataset]
-    expected = root / folder / sub if sub else root / folder
-    cls = {
-        "mnist": tvd.MNIST,
-        "fashion_mnist": tvd.FashionMNIST,
-        "cifar10": tvd.CIFAR10,
-        "cifar100": tvd.CIFAR100,
-    }[dataset]
-    if not _files_present(dataset, expected) and (download or not expected.exists()):
+    dataset = spec.name
+    expected = root / spec.folder / spec.sub if spec.sub else root / spec.folder
+    cls = getattr(tvd, spec.cls)
+    idx = spec.sub == "raw"  # MNIST-style IDX files
+    if not _files_present(idx, expected) and (download or not expected.exists()):
         # Not only "folder missing": a failed (offline) attempt leaves an empty folder, and a
         # damaged file deleted as advised leaves a gap; both are downloaded again. Without
         # download, the checks below name the missing file.
@@ -130,12 +121,12 @@ def load_torchvision(dataset: str, root: Path, download: bool) -> RawDataset:
                 f"{str(err).strip().splitlines()[0][:160]})",
                 _missing_data_fix(root, dataset),
             ) from err
-    if dataset in ("mnist", "fashion_mnist"):
+    if idx:
         for split in ("train", "test"):
             images, labels = (expected / name for name in IDX_FILES[split])
             check_idx_file(images)
             check_idx_file(labels)
-            check_idx_labels(labels, images, NUM_CLASSES[dataset])
+            check_idx_labels(labels, images, spec.num_classes)
     try:
         train = cls(str(root), train=True, download=False)
         test = cls(str(root), train=False, download=False)
@@ -154,10 +145,10 @@ def load_torchvision(dataset: str, root: Path, download: bool) -> RawDataset:
     )
 
 
-def _files_present(dataset: str, expected: Path) -> bool:
-    """Whether every file torchvision needs for ``dataset`` is in ``expected`` (MNIST's four
-    IDX files, or a non-empty CIFAR batches folder)."""
-    if dataset in ("mnist", "fashion_mnist"):
+def _files_present(idx: bool, expected: Path) -> bool:
+    """Whether every file torchvision needs is in ``expected`` (MNIST's four IDX files, or a
+    non-empty CIFAR batches folder)."""
+    if idx:
         return all((expected / name).exists() for names in IDX_FILES.values() for name in names)
     return expected.is_dir() and any(expected.iterdir())
 
@@ -389,7 +380,7 @@ def _atomic_torch_save(obj: object, path: Path) -> None:
     """Write the decoded-image cache; a cache that cannot be written is only a warning."""
     import io
 
-    from den.files import WriteError, write_atomic
+    from den.utils.files import WriteError, write_atomic
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)

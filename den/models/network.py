@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from den.config import ModelConfig
+from den.config.schema import ModelConfig
 from den.errors import ConfigError
 
 
@@ -532,53 +532,13 @@ class _FrozenBlockConv(torch.autograd.Function):
         return dh, dw, db, None, None, None, None
 
 
-def check_model_config(cfg: ModelConfig) -> None:
-    """Raise a ConfigError naming the first impossible value of a model config."""
-    if cfg.arch not in ("mlp", "conv"):
-        raise ConfigError("model.arch", cfg.arch, "unknown architecture", "use mlp or conv")
-    for key in ("hidden", "conv_channels"):
-        sizes = list(getattr(cfg, key))
-        if any(s < 1 for s in sizes):
-            raise ConfigError(
-                f"model.{key}", sizes, "every layer needs at least one unit", "use positive sizes"
-            )
-    if cfg.arch == "conv" and not cfg.conv_channels:
-        raise ConfigError(
-            "model.conv_channels",
-            [],
-            "a conv model needs at least one conv layer",
-            "list its filters, e.g. [20, 50]",
-        )
-    if not cfg.hidden and cfg.arch == "mlp":
-        raise ConfigError(
-            "model.hidden", [], "the model has no hidden layer", "give at least one layer size"
-        )
-    for key in ("kernel_size", "pool"):
-        value = getattr(cfg, key)
-        if value < 1:
-            raise ConfigError(
-                f"model.{key}", value, "must be at least 1", "use e.g. kernel_size=5, pool=2"
-            )
-    if cfg.pools is not None and any(p < 1 for p in cfg.pools):
-        raise ConfigError(
-            "model.pools", list(cfg.pools), "pool sizes must be at least 1", "use 1 for no pooling"
-        )
-    if cfg.arch == "conv" and cfg.pools is not None and len(cfg.pools) != len(cfg.conv_channels):
-        raise ConfigError(
-            "model.pools",
-            list(cfg.pools),
-            f"one pool size per conv layer is needed ({len(cfg.conv_channels)} conv layers)",
-            "give as many entries as model.conv_channels, or null to use model.pool",
-        )
-    if cfg.init not in ("default", "truncated_normal"):
-        raise ConfigError(
-            "model.init", cfg.init, "unknown initialisation", "use default or truncated_normal"
-        )
+def num_layers(cfg: ModelConfig) -> int:
+    """Hidden layers of the trunk a model config describes (conv layers first)."""
+    return (len(cfg.conv_channels) if cfg.arch == "conv" else 0) + len(cfg.hidden)
 
 
 def build_network(cfg: ModelConfig, input_shape: Sequence[int]) -> MultiHeadNet:
-    """The one place a model config becomes a network."""
-    check_model_config(cfg)
+    """The one place a (validated) model config becomes a network."""
     conv = list(cfg.conv_channels) if cfg.arch == "conv" else []
     pool = cfg.pool if cfg.pools is None or not conv else list(cfg.pools)
     return MultiHeadNet(input_shape, conv, list(cfg.hidden), cfg.kernel_size, pool, cfg.init)

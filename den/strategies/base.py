@@ -2,7 +2,7 @@
 
 A strategy owns its network(s) and whatever state its method needs, learns one task at a
 time, and predicts for any task seen so far (multi-head: the task id is given at test time).
-It trains only through :func:`den.training.train_phase` (via :meth:`Strategy.fit`) and never
+It trains only through :func:`den.engine.training.train_phase` (via :meth:`Strategy.fit`) and never
 touches loggers or files: the runner does that.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from den.config import ModelConfig, StrategyConfig, TrainerConfig
-from den.data.streams import Split, Task
+from den.config.schema import ModelConfig, StrategyConfig, TrainerConfig
+from den.data.streams.base import Split, Task
+from den.engine.training import Objective, PhaseResult, cross_entropy, train_phase
 from den.models.network import MultiHeadNet, build_network
-from den.training import Objective, PhaseResult, cross_entropy, train_phase
 
 
 def count_nonzero(params: Iterable[torch.Tensor]) -> int:
@@ -57,8 +57,9 @@ class Strategy(ABC):
         self.net: MultiHeadNet = self.new_network()
 
     @classmethod
-    def check_config(cls, cfg: StrategyConfig) -> None:
-        """Raise :class:`~den.errors.ConfigError` for impossible hyperparameters (start-up)."""
+    def check_config(cls, cfg: StrategyConfig, run: Any = None) -> None:
+        """Raise :class:`~den.errors.ConfigError` for impossible hyperparameters; called once
+        by :func:`den.config.validate.validate_config` with the whole typed ``run`` config."""
         return None  # an optional hook: most strategies have nothing to check
 
     # ----------------------------------------------------------------- the protocol

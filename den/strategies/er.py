@@ -17,8 +17,9 @@ from typing import Any
 
 import torch
 
-from den.config import StrategyConfig
-from den.data.streams import Split, Task
+from den.config.registry import STRATEGIES
+from den.config.schema import StrategyConfig
+from den.data.streams.base import Split, Task
 from den.errors import ConfigError
 from den.strategies.base import Strategy
 from den.strategies.multitask import GlobalLabels
@@ -67,6 +68,7 @@ class ClassBalancedBuffer:
         return Split(torch.cat(xs), torch.cat(ys))
 
 
+@STRATEGIES.register("er", ERConfig)
 class ERStrategy(Strategy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,7 +78,7 @@ class ERStrategy(Strategy):
         self.replay_generator = torch.Generator().manual_seed(self.generator.initial_seed() + 1)
 
     @classmethod
-    def check_config(cls, cfg: Any) -> None:
+    def check_config(cls, cfg: Any, run: Any = None) -> None:
         if cfg.buffer_size < 1:
             raise ConfigError(
                 "strategy.buffer_size", cfg.buffer_size, "must be at least 1", "use e.g. 4000"

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from den.data.streams import Split, Task
+from den.config.registry import STRATEGIES
+from den.data.streams.base import Split, Task
 from den.errors import ConfigError
 from den.models.network import MultiHeadNet
 from den.strategies.regularization import QuadraticPenaltyConfig, QuadraticPenaltyStrategy
@@ -38,10 +39,11 @@ class EWCConfig(QuadraticPenaltyConfig):
     fisher_batch: int = 256  # examples per batched backward pass
 
 
+@STRATEGIES.register("ewc", EWCConfig)
 class EWCStrategy(QuadraticPenaltyStrategy):
     @classmethod
-    def check_config(cls, cfg: Any) -> None:
-        super().check_config(cfg)
+    def check_config(cls, cfg: Any, run: Any = None) -> None:
+        super().check_config(cfg, run)
         if cfg.fisher not in ("expected", "empirical"):
             raise ConfigError(
                 "strategy.fisher",

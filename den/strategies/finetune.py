@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from den.config import StrategyConfig
-from den.data.streams import Task
+from den.config.registry import STRATEGIES
+from den.config.schema import StrategyConfig
+from den.data.streams.base import Task
 from den.strategies.base import Strategy
 
 
@@ -19,6 +20,7 @@ class FinetuneConfig(StrategyConfig):
     name: str = "finetune"
 
 
+@STRATEGIES.register("finetune", FinetuneConfig)
 class FinetuneStrategy(Strategy):
     def learn(self, task: Task) -> dict[str, Any]:
         t = task.task_id

@@ -16,8 +16,9 @@ from typing import Any
 
 import torch
 
-from den.config import StrategyConfig
-from den.data.streams import Split, Task
+from den.config.registry import STRATEGIES
+from den.config.schema import StrategyConfig
+from den.data.streams.base import Split, Task
 from den.strategies.base import Strategy
 from den.strategies.multitask import GlobalLabels
 
@@ -27,6 +28,7 @@ class JointConfig(StrategyConfig):
     name: str = "joint"
 
 
+@STRATEGIES.register("joint", JointConfig)
 class JointStrategy(Strategy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

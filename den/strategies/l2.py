@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from den.data.streams import Split, Task
+from den.config.registry import STRATEGIES
+from den.data.streams.base import Split, Task
 from den.strategies.regularization import QuadraticPenaltyConfig, QuadraticPenaltyStrategy
 
 
@@ -21,6 +22,7 @@ class L2Config(QuadraticPenaltyConfig):
     lam: float = field(default=1.0e-3, metadata={"allow_inf": True})
 
 
+@STRATEGIES.register("l2", L2Config)
 class L2Strategy(QuadraticPenaltyStrategy):
     def consolidate(self, task: Task, train: Split) -> dict[str, Any]:
         self.anchor = self.current_trunk()

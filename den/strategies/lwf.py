@@ -22,8 +22,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from den.config import StrategyConfig
-from den.data.streams import Task
+from den.config.registry import STRATEGIES
+from den.config.schema import StrategyConfig
+from den.data.streams.base import Task
 from den.errors import ConfigError
 from den.models.network import MultiHeadNet
 from den.strategies.base import Strategy
@@ -37,9 +38,10 @@ class LwFConfig(StrategyConfig):
     train_old_heads: bool = True  # the paper trains theta_o too; False keeps old heads fixed
 
 
+@STRATEGIES.register("lwf", LwFConfig)
 class LwFStrategy(Strategy):
     @classmethod
-    def check_config(cls, cfg: Any) -> None:
+    def check_config(cls, cfg: Any, run: Any = None) -> None:
         if not cfg.alpha >= 0:
             raise ConfigError("strategy.alpha", cfg.alpha, "must be >= 0", "use e.g. 1.0")
         if not cfg.temperature > 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from den.data.streams import Split
+from den.data.streams.base import Split
 from den.models.network import MultiHeadNet
 
 

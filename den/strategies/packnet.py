@@ -23,8 +23,9 @@ from typing import Any
 
 import torch
 
-from den.config import StrategyConfig
-from den.data.streams import Task
+from den.config.registry import STRATEGIES
+from den.config.schema import StrategyConfig
+from den.data.streams.base import Task
 from den.errors import ConfigError
 from den.strategies.base import Strategy, count_nonzero
 
@@ -38,6 +39,7 @@ class PackNetConfig(StrategyConfig):
     retrain_iters: int | None = None  # steps after pruning; None = trainer.max_iters
 
 
+@STRATEGIES.register("packnet", PackNetConfig)
 class PackNetStrategy(Strategy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,7 +47,7 @@ class PackNetStrategy(Strategy):
         self.owners = [torch.full_like(w, FREE, dtype=torch.int16) for w in self.net.weights]
 
     @classmethod
-    def check_config(cls, cfg: Any) -> None:
+    def check_config(cls, cfg: Any, run: Any = None) -> None:
         if not 0 <= cfg.prune < 1:
             raise ConfigError(
                 "strategy.prune",

@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from den.config import ModelConfig, StrategyConfig
-from den.data.streams import Task
+from den.config.registry import STRATEGIES
+from den.config.schema import ModelConfig, StrategyConfig
+from den.data.streams.base import Task
 from den.errors import ConfigError
 from den.models.network import build_network
 from den.strategies.base import Strategy, as_dataclass, count_nonzero
@@ -118,6 +119,7 @@ def scaled_model(cfg: ModelConfig, scale: float) -> ModelConfig:
     )
 
 
+@STRATEGIES.register("pnn", PNNConfig)
 class PNNStrategy(Strategy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -125,7 +127,7 @@ class PNNStrategy(Strategy):
         self.pnn = ProgressiveNet(model, self.input_shape)
 
     @classmethod
-    def check_config(cls, cfg: Any) -> None:
+    def check_config(cls, cfg: Any, run: Any = None) -> None:
         if not cfg.column_scale > 0:
             raise ConfigError(
                 "strategy.column_scale", cfg.column_scale, "must be > 0", "use e.g. 1.0"

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from den.config import StrategyConfig
-from den.data.streams import Split, Task
+from den.config.schema import StrategyConfig
+from den.data.streams.base import Split, Task
 from den.errors import ConfigError
 from den.strategies.base import Strategy
 
@@ -41,7 +41,7 @@ class QuadraticPenaltyStrategy(Strategy):
         self.anchor: list[torch.Tensor] | None = None  # theta*, one per trunk parameter
 
     @classmethod
-    def check_config(cls, cfg: Any) -> None:
+    def check_config(cls, cfg: Any, run: Any = None) -> None:
         if not cfg.lam >= 0:  # also rejects nan
             raise ConfigError(
                 "strategy.lam", cfg.lam, "the penalty weight must be >= 0", "use e.g. 1.0"

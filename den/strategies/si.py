@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from den.data.streams import Split, Task
+from den.config.registry import STRATEGIES
+from den.data.streams.base import Split, Task
 from den.errors import ConfigError
 from den.strategies.regularization import QuadraticPenaltyConfig, QuadraticPenaltyStrategy
 
@@ -35,6 +36,7 @@ class SIConfig(QuadraticPenaltyConfig):
     xi: float = 0.1  # damping of the normalisation by the squared total change
 
 
+@STRATEGIES.register("si", SIConfig)
 class SIStrategy(QuadraticPenaltyStrategy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -43,8 +45,8 @@ class SIStrategy(QuadraticPenaltyStrategy):
         self.start: list[torch.Tensor] = []  # weights at the start of the current task
 
     @classmethod
-    def check_config(cls, cfg: Any) -> None:
-        super().check_config(cfg)
+    def check_config(cls, cfg: Any, run: Any = None) -> None:
+        super().check_config(cfg, run)
         if not cfg.xi > 0:
             raise ConfigError(
                 "strategy.xi", cfg.xi, "the damping must be > 0 (it divides)", "use e.g. 0.1"

@@ -12,8 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from den.config import StrategyConfig
-from den.data.streams import Task
+from den.config.registry import STRATEGIES
+from den.config.schema import StrategyConfig
+from den.data.streams.base import Task
 from den.strategies.base import Strategy, count_nonzero
 
 
@@ -22,6 +23,7 @@ class STLConfig(StrategyConfig):
     name: str = "stl"
 
 
+@STRATEGIES.register("stl", STLConfig)
 class STLStrategy(Strategy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

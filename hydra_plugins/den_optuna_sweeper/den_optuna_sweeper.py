@@ -216,7 +216,7 @@ class DenOptunaSweeper(Sweeper):
         """Create the study or continue it; refuse one that searched something else."""
         import optuna
 
-        from den.search import check_objectives, open_storage, storage_path
+        from den.reports.objectives import check_objectives, open_storage, storage_path
 
         check_objectives(self.objectives)
         with warnings.catch_warnings():
@@ -347,7 +347,7 @@ class DenOptunaSweeper(Sweeper):
         return None
 
     def log_outcome(self, study: Any, optuna: Any) -> None:
-        """The best trial, or the Pareto front, in the log; den.pareto makes the report."""
+        """The best trial, or the Pareto front, in the log; den.reports.pareto makes the report."""
         completed = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
         if not completed:
             return

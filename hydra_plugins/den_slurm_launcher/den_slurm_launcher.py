@@ -1,5 +1,5 @@
 """``hydra/launcher=slurm``: hydra-submitit-launcher's SlurmLauncher whose driver never waits
-silently forever (den.slurm_queue.QueueWatcher), plus the resolvers that size a job from
+silently forever (hydra_plugins.den_slurm_launcher._queue.QueueWatcher), plus the resolvers that size a job from
 the run's own settings (threads -> CPUs, device -> GPU, experiment -> memory and time).
 
 Hydra only instantiates launchers that live in the ``hydra_plugins`` namespace package; this
@@ -82,7 +82,7 @@ ConfigStore.instance().store(
 
 class DenSlurmLauncher(SlurmLauncher):
     """SlurmLauncher whose waiting ends with a clear error when a job cannot start or ends
-    without a result (see den.slurm_queue)."""
+    without a result (see hydra_plugins.den_slurm_launcher._queue)."""
 
     def __init__(self, **params: Any) -> None:
         self.watch = {k: params.pop(k) for k in OWN_KEYS if k in params}
@@ -93,7 +93,7 @@ class DenSlurmLauncher(SlurmLauncher):
         from submitit.core.utils import UncompletedJobError
         from submitit.slurm.slurm import SlurmJob
 
-        from den.slurm_queue import QueueWatcher, SlurmJobError
+        from hydra_plugins.den_slurm_launcher._queue import QueueWatcher, SlurmJobError
 
         watcher = QueueWatcher(
             delay_s=int(self.watch.get("poll_max_s", 60)),

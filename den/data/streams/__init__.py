@@ -1,0 +1,1 @@
+"""Task streams cut from a dataset."""

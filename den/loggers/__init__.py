@@ -1,0 +1,1 @@
+"""Experiment loggers: the run hands them metrics; strategies never see them."""

@@ -1,0 +1,327 @@
+"""The accuracy-capacity front of a search: ``python -m den.pareto <sweep dir>``.
+
+Reads the study of a ``hparams_search=den_pareto`` search (the optuna journal in the sweep
+folder), draws validation accuracy against capacity for every finished trial with the
+Pareto-optimal ones marked, lists their settings, and only then reads the *test* figures of
+the chosen trials (the front, or ``--choose 3,7``) from their ``results.json``. The choice is
+made from the study alone, which holds validation figures and capacities only; test figures
+of the other trials are never read.
+
+Writes into the sweep folder (or ``--out``): ``pareto.md``, ``pareto_front.png`` and
+``trials.csv`` (every finished trial, its objectives, settings and folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from den.errors import DataError, DenError
+from den.reports.objectives import JOURNAL_NAME, OBJECTIVE_LABELS, open_storage
+
+# Test figures shown for a chosen trial: results.json's "final" key -> column title.
+TEST_COLUMNS = {
+    "avg_acc": "test avg acc",
+    "avg_auroc": "test avg AUROC",
+    "bwt": "test BWT",
+    "forgetting": "test forgetting",
+}
+
+# Overrides that only steer the search, left out of the command that reruns one trial.
+SEARCH_ONLY = ("hparams_search", "hydra")
+
+
+@dataclass
+class Trial:
+    """One finished trial: its objectives (validation figures, capacity) and settings."""
+
+    number: int
+    values: dict[str, float]
+    params: dict[str, Any]
+    job_dir: Path | None
+    overrides: list[str] = field(default_factory=list)
+    pareto: bool = False
+
+
+@dataclass
+class Front:
+    study_name: str
+    storage: Path
+    objectives: dict[str, str]  # name -> direction
+    trials: list[Trial]  # finished trials, by number
+    failed: int
+    running: int
+
+    @property
+    def accuracy(self) -> str:
+        """The validation objective drawn on the y axis."""
+        return next(n for n in self.objectives if n != "capacity")
+
+    @property
+    def pareto(self) -> list[Trial]:
+        """The Pareto-optimal trials, smallest capacity first."""
+        return sorted((t for t in self.trials if t.pareto), key=lambda t: t.values["capacity"])
+
+
+def load_front(sweep_dir: Path, study_name: str | None = None, storage: str | None = None) -> Front:
+    """The finished trials of the study in ``sweep_dir`` (its ``optuna.journal`` unless
+    ``storage`` names another file) and which of them are Pareto-optimal."""
+    import optuna
+    from optuna.trial import TrialState
+
+    path = Path(storage) if storage else sweep_dir / JOURNAL_NAME
+    if not path.is_file():
+        raise DataError(
+            path,
+            "no optuna journal here",
+            "pass the sweep folder of a hparams_search=den_pareto search (it holds "
+            f"{JOURNAL_NAME}), or --storage <journal file>",
+        )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = open_storage(str(path.absolute()), sweep_dir)
+    names = optuna.get_all_study_names(store)
+    if study_name is None:
+        if len(names) != 1:
+            raise DataError(path, f"holds the studies {names}", "choose one with --study NAME")
+        study_name = names[0]
+    elif study_name not in names:
+        raise DataError(path, f"has no study '{study_name}' (it has {names})", "fix --study")
+    study = optuna.load_study(study_name=study_name, storage=store)
+    objectives = dict(
+        zip(
+            study.user_attrs.get("objectives", []),
+            [d.name.lower() for d in study.directions],
+            strict=False,
+        )
+    )
+    if "capacity" not in objectives or len(objectives) != 2:
+        raise DataError(
+            path,
+            f"study '{study_name}' optimises {list(objectives) or 'unknown objectives'}, not "
+            "a validation figure and capacity",
+            "draw the front of a hparams_search=den_pareto search",
+        )
+    all_trials = study.get_trials(deepcopy=False)
+    front_numbers = {t.number for t in study.best_trials}
+    trials = []
+    for t in all_trials:
+        if t.state != TrialState.COMPLETE:
+            continue
+        trials.append(
+            Trial(
+                number=t.number,
+                values=dict(zip(objectives, t.values, strict=True)),
+                params=dict(t.params),
+                job_dir=trial_folder(t.user_attrs.get("job_dir"), sweep_dir),
+                overrides=list(t.user_attrs.get("overrides", [])),
+                pareto=t.number in front_numbers,
+            )
+        )
+    states = [t.state for t in all_trials]
+    return Front(
+        study_name=study_name,
+        storage=path,
+        objectives=objectives,
+        trials=sorted(trials, key=lambda t: t.number),
+        failed=states.count(TrialState.FAIL),
+        running=states.count(TrialState.RUNNING),
+    )
+
+
+def trial_folder(recorded: str | None, sweep_dir: Path) -> Path | None:
+    """The trial's folder as recorded, or, when the sweep folder was moved or copied (from a
+    cluster to a laptop), the folder of the same name inside ``sweep_dir``."""
+    if not recorded:
+        return None
+    path = Path(recorded)
+    moved = sweep_dir / path.name
+    return moved if not path.is_dir() and moved.is_dir() else path
+
+
+def choose(front: Front, numbers: list[int] | None) -> list[Trial]:
+    """The trials whose test figures the report shows: ``numbers``, else the whole front."""
+    if not numbers:
+        return front.pareto
+    by_number = {t.number: t for t in front.trials}
+    missing = [n for n in numbers if n not in by_number]
+    if missing:
+        raise DataError(
+            front.storage,
+            f"trials {missing} of study '{front.study_name}' did not finish",
+            f"choose among the finished trials {sorted(by_number)}",
+        )
+    return [by_number[n] for n in numbers]
+
+
+def read_test_metrics(job_dir: Path | None) -> dict[str, float] | str:
+    """The test figures of one finished run (``results.json`` "final"), or why there are none."""
+    if job_dir is None:
+        return "no trial folder recorded"
+    path = job_dir / "results.json"
+    try:
+        final = json.loads(path.read_text())["final"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"unreadable {path} ({type(err).__name__})"
+    return {key: float(final[key]) for key in TEST_COLUMNS if final.get(key) is not None}
+
+
+def plot_front(front: Front, chosen: list[Trial], path: Path) -> None:
+    """Validation figure against capacity: every trial, the front as a staircase."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    acc = front.accuracy
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    others = [t for t in front.trials if not t.pareto]
+    ax.scatter(
+        [t.values["capacity"] for t in others],
+        [t.values[acc] for t in others],
+        c="0.6",
+        s=22,
+        label=f"trial ({len(front.trials)} finished)",
+    )
+    pareto = front.pareto
+    xs, ys = [t.values["capacity"] for t in pareto], [t.values[acc] for t in pareto]
+    ax.step(xs, ys, where="post", c="tab:red", lw=1.2, alpha=0.7)
+    ax.scatter(xs, ys, c="tab:red", s=36, zorder=3, label=f"Pareto-optimal ({len(pareto)})")
+    chosen_numbers = {t.number for t in chosen}
+    for t in pareto:
+        ax.annotate(
+            str(t.number),
+            (t.values["capacity"], t.values[acc]),
+            textcoords="offset points",
+            xytext=(4, -10),
+            fontsize=8,
+        )
+    picked = [t for t in front.trials if t.number in chosen_numbers]
+    ax.scatter(
+        [t.values["capacity"] for t in picked],
+        [t.values[acc] for t in picked],
+        facecolors="none",
+        edgecolors="k",
+        s=110,
+        label="chosen",
+    )
+    ax.set_xlabel(OBJECTIVE_LABELS["capacity"])
+    ax.set_ylabel(OBJECTIVE_LABELS.get(acc, acc))
+    ax.set_title(f"{front.study_name}: validation {acc.removeprefix('val_')} vs capacity")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def rerun_command(trial: Trial) -> str:
+    """``python -m den.train`` with the trial's overrides, without the search's own."""
+    kept = [o for o in trial.overrides if not o.lstrip("+~").startswith(SEARCH_ONLY)]
+    return "python -m den.train " + " ".join(shlex.quote(o) for o in kept)
+
+
+def write_report(front: Front, chosen: list[Trial], out: Path) -> Path:
+    """``pareto.md``, ``pareto_front.png`` and ``trials.csv`` in ``out``; returns pareto.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    acc = front.accuracy
+    params = sorted({k for t in front.trials for k in t.params})
+    plot_front(front, chosen, out / "pareto_front.png")
+
+    with (out / "trials.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["trial", *front.objectives, "pareto", *params, "folder"])
+        for t in front.trials:
+            writer.writerow(
+                [
+                    t.number,
+                    *(t.values[n] for n in front.objectives),
+                    int(t.pareto),
+                    *(t.params.get(p, "") for p in params),
+                    t.job_dir or "",
+                ]
+            )
+
+    lines = [
+        f"# Accuracy against capacity: study `{front.study_name}`",
+        "",
+        f"Study: `{front.storage}`; {len(front.trials)} finished trials, {front.failed} failed, "
+        f"{front.running} marked running. Objectives: "
+        + ", ".join(f"{d} {n} ({OBJECTIVE_LABELS.get(n, n)})" for n, d in front.objectives.items())
+        + ". Every figure used to choose is a validation figure or a capacity.",
+        "",
+        "![front](pareto_front.png)",
+        "",
+        f"## Pareto-optimal trials ({len(front.pareto)}), smallest capacity first",
+        "",
+        "| trial | " + " | ".join([acc, "capacity", *params]) + " | folder |",
+        "| " + " | ".join(["---"] * (len(params) + 4)) + " |",
+    ]
+    for t in front.pareto:
+        cells = [t.values[acc], t.values["capacity"], *(t.params.get(p, "") for p in params)]
+        folder = t.job_dir.name if t.job_dir else ""
+        lines.append(f"| {t.number} | " + " | ".join(_fmt(c) for c in cells) + f" | {folder} |")
+
+    # Only now, with the choice made, are test figures read: the chosen trials' alone.
+    lines += [
+        "",
+        f"## Test figures of the chosen trials ({len(chosen)}), read after the choice",
+        "",
+        "| trial | " + " | ".join([acc, "capacity", *TEST_COLUMNS.values()]) + " |",
+        "| " + " | ".join(["---"] * (len(TEST_COLUMNS) + 3)) + " |",
+    ]
+    for t in chosen:
+        test = read_test_metrics(t.job_dir)
+        head = f"| {t.number} | {_fmt(t.values[acc])} | {_fmt(t.values['capacity'])} | "
+        if isinstance(test, str):
+            lines.append(head + " | ".join([test] + [""] * (len(TEST_COLUMNS) - 1)) + " |")
+        else:
+            lines.append(head + " | ".join(_fmt(test.get(k, "n/a")) for k in TEST_COLUMNS) + " |")
+    lines += ["", "To rerun a chosen trial on its own (add `seed=` for more seeds):", ""]
+    lines += [f"- trial {t.number}: `{rerun_command(t)}`" for t in chosen if t.overrides]
+    report = out / "pareto.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m den.pareto", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("sweep_dir", type=Path, help="the folder of a hparams_search=den_pareto")
+    parser.add_argument("--study", help="study name (needed when the journal holds several)")
+    parser.add_argument("--storage", help=f"the journal file (default <sweep_dir>/{JOURNAL_NAME})")
+    parser.add_argument(
+        "--choose",
+        help="comma-separated trial numbers whose test figures to show (default: the front)",
+    )
+    parser.add_argument("--out", type=Path, help="report folder (default: the sweep folder)")
+    args = parser.parse_args(argv)
+    try:
+        numbers = [int(n) for n in args.choose.split(",")] if args.choose else None
+    except ValueError:
+        print(f"\nError: --choose {args.choose!r}: give trial numbers like 3,7\n", file=sys.stderr)
+        return 2
+    try:
+        front = load_front(args.sweep_dir, args.study, args.storage)
+        chosen = choose(front, numbers)
+        report = write_report(front, chosen, args.out or args.sweep_dir)
+    except DenError as err:
+        print(f"\nError: {err}\n", file=sys.stderr)
+        return err.exit_code
+    print(f"{len(front.pareto)} Pareto-optimal of {len(front.trials)} finished trials")
+    print(f"report: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

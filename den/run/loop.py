@@ -1,0 +1,113 @@
+"""The lifelong-learning loop: learn each task, then evaluate every task seen so far.
+
+The runner never knows which strategy it runs; the strategy never sees a logger or a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from den.data.streams.base import Stream
+from den.engine.evaluation import evaluate
+from den.loggers.base import Logger
+from den.run.record import SPLITS, RunRecord, append_metrics, metrics_lines, peak_rss_mib
+from den.strategies.base import Strategy
+from den.utils.files import write_json_atomic
+from den.utils.interrupt import RunInterrupted, stop_requested
+
+log = logging.getLogger(__name__)
+
+
+def learn_stream(
+    stream: Stream,
+    strategy: Strategy,
+    record: RunRecord,
+    logger: Logger,
+    output_dir: str | Path,
+    eval_batch_size: int = 4096,
+    on_task_end: Callable[[RunRecord], None] | None = None,
+) -> RunRecord:
+    """Learn ``stream`` task by task, continuing after ``record.tasks_done`` finished tasks.
+
+    After each task: evaluate tasks 0..i on validation and test, extend the matrices, tell
+    the logger, then commit the task in this order: ``on_task_end`` (the checkpoint, which
+    holds the record), the task's rows appended to ``metrics.jsonl``, ``results.json``
+    (status ``running``). Nothing on disk ever runs ahead of the checkpoint, and a resumed run
+    rebuilds ``metrics.jsonl`` from the checkpoint (:func:`den.run.record.write_metrics`), so a
+    failure between the writes neither duplicates nor loses a row.
+    """
+    output_dir = Path(output_dir)
+    start = time.perf_counter() - record.wall_time_s
+    for task in stream.tasks[record.tasks_done :]:
+        if stop_requested():  # a signal that arrived while evaluating or committing
+            raise RunInterrupted()
+        i = task.task_id
+        log.info("task %d/%d: classes %s, %s", i + 1, len(stream), task.classes, task.sizes)
+        t0 = time.perf_counter()
+        report = strategy.learn(task)
+        learn_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        rows: dict[str, dict[str, list[float]]] = {s: {"acc": [], "auroc": []} for s in SPLITS}
+        for seen in stream.tasks[: i + 1]:
+            for split in SPLITS:
+                scores = evaluate(strategy, seen.split(split), seen.task_id, eval_batch_size)
+                for metric, value in scores.items():
+                    rows[split][metric].append(value)
+        eval_s = time.perf_counter() - t0
+
+        for split in SPLITS:
+            for metric in ("acc", "auroc"):
+                record.add_row(split, metric, rows[split][metric])
+        record.params.append(strategy.num_parameters())
+        record.nonzero_params.append(strategy.num_nonzero_parameters())
+        record.learn_time_s.append(round(learn_s, 3))
+        record.eval_time_s.append(round(eval_s, 3))
+        record.tasks.append(
+            {"task_id": i, "classes": task.classes, "sizes": task.sizes, "report": report}
+        )
+        record.wall_time_s = time.perf_counter() - start
+        record.peak_rss_mib = max(record.peak_rss_mib, peak_rss_mib())
+
+        for line in metrics_lines(record, i):
+            logger.log_evaluation(line)
+        summary = _task_summary(record, i)
+        logger.log_task(i, {**summary, "report": report})  # the strategy's diagnostics
+        # The checkpoint first: neither metrics.jsonl nor results.json ever reports a task the
+        # checkpoint lacks, so a run killed between the writes resumes after every task shown.
+        if on_task_end is not None:
+            on_task_end(record)
+        append_metrics(record, i, output_dir / "metrics.jsonl")
+        write_json_atomic(record.to_json("running"), output_dir / "results.json")
+        log.info(
+            "after task %d: avg test acc %.4f, avg AUROC %.4f, params %s (capacity %.2f, non-zero %.2f), learn %.1fs, eval %.1fs",
+            i + 1,
+            summary["avg_acc"],
+            summary["avg_auroc"],
+            f"{summary['params']:,}",
+            summary["capacity"],
+            summary["nonzero_capacity"],
+            learn_s,
+            eval_s,
+        )
+    return record
+
+
+def _task_summary(record: RunRecord, i: int) -> dict[str, float]:
+    acc = record.square("test", "acc")[i][: i + 1]
+    auroc = record.square("test", "auroc")[i][: i + 1]
+    val = record.square("val", "acc")[i][: i + 1]
+    return {
+        "avg_acc": sum(acc) / len(acc),
+        "avg_auroc": sum(auroc) / len(auroc),
+        "val_avg_acc": sum(val) / len(val),
+        "acc_current": acc[-1],
+        "params": record.params[i],
+        "capacity": record.params[i] / record.base_params,
+        "nonzero_params": record.nonzero_params[i],
+        "nonzero_capacity": record.nonzero_params[i] / record.base_params,
+        "learn_time_s": record.learn_time_s[i],
+    }

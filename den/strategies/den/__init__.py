@@ -1,0 +1,1 @@
+"""Dynamically Expandable Networks: the strategy, its tensor operations, the subnetwork gather."""
