@@ -48,7 +48,9 @@ from den.engine.training import fused_supported, train_phase
 from den.run.build import resolve_device
 from den.run.record import peak_rss_mib
 from den.strategies import base as strategy_base
-from den.strategies.den.strategy import DENConfig, DENStrategy, OldFirstLayerData
+from den.strategies.den.cache import OldFirstLayerData
+from den.strategies.den.config import DENConfig
+from den.strategies.den.strategy import DENStrategy
 from den.strategies.ewc import EWCConfig, EWCStrategy
 from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
 

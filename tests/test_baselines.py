@@ -58,7 +58,7 @@ def test_every_strategy_learns_every_task_on_mlp_and_conv(name, model, stream):
     strategy = make(defaults(name), model)
     for task in stream:
         report = strategy.learn(task)
-        assert report["phases"], "every strategy trains through the training loop"
+        assert report.phases, "every strategy trains through the training loop"
     for task in stream:
         logits = strategy.predict(task.split("test").x[:5], task.task_id)
         assert logits.shape == (5, task.num_classes) and torch.isfinite(logits).all()
@@ -192,9 +192,9 @@ def test_l2_with_infinite_weight_freezes_the_trunk(stream):
     l2.learn(stream[0])
     trunk = [p.detach().clone() for p in l2.net.trunk_parameters()]
     report = l2.learn(stream[1])
-    assert report["trunk_frozen"]
+    assert report.trunk_frozen
     assert all(torch.equal(a, b) for a, b in zip(trunk, l2.net.trunk_parameters(), strict=True))
-    assert report["phases"]["train"]["steps"] == TRAINER.max_iters  # the new head did train
+    assert report.phases["train"]["steps"] == TRAINER.max_iters  # the new head did train
 
 
 def test_l2_penalty_pulls_towards_the_previous_task(stream):
@@ -264,7 +264,7 @@ def test_er_buffer_is_bounded_and_class_balanced(stream):
     for task in stream:
         report = er.learn(task)
         counts = list(er.buffer.counts().values())
-        assert len(er.buffer) <= 50 and report["storage"]["buffer_examples"] == len(er.buffer)
+        assert len(er.buffer) <= 50 and report.storage["buffer_examples"] == len(er.buffer)
         assert max(counts) - min(counts) <= 1  # every (task, class) pair gets an equal share
         assert len(counts) == 4 * (task.task_id + 1)
     assert len(er.buffer) == 50  # full: 12 pairs share the 50 slots (5 pairs get one more)

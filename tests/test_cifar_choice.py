@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from den.config.store import register_configs
-from den.strategies.den.strategy import DENConfig
+from den.strategies.den.config import DENConfig
 
 from conftest import REPO_ROOT
 

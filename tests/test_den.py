@@ -9,15 +9,12 @@ import torch
 
 from den.config.schema import ModelConfig, TrainerConfig
 from den.models.network import MultiHeadNet
-from den.strategies.den.strategy import (
-    DENConfig,
-    DENStrategy,
-    add_units_everywhere,
-    delete_dead_units,
-    expand_network,
-    ops,
-    split_drifted_units,
-)
+from den.strategies.den import ops
+from den.strategies.den.config import DENConfig
+from den.strategies.den.expansion import add_units_everywhere, delete_dead_units, expand_network
+from den.strategies.den.report import DENTaskReport
+from den.strategies.den.split import split_drifted_units
+from den.strategies.den.strategy import DENStrategy
 
 from conftest import tiny_permuted_stream
 
@@ -123,9 +120,9 @@ def test_expansion_leaves_earlier_task_predictions_bit_identical(stream):
     before = den.predict(x, 0)
     den.net.add_head(4, 1)
     train, val = den.task_data(stream[1])
-    report = {"phases": {}}
+    report = DENTaskReport()
     expand_network(den, 1, train, val, report)
-    assert sum(report["expansion_kept"]) > 0  # the test needs a real expansion
+    assert sum(report.expansion_kept) > 0  # the test needs a real expansion
     assert torch.equal(den.predict(x, 0), before)
 
 
@@ -135,7 +132,7 @@ def test_sigma_zero_gives_zero_forgetting_exactly(stream):
     den.learn(stream[0])
     after_first = den.predict(x0, 0)
     report = den.learn(stream[1])
-    assert sum(report["split"]) > 0  # units moved and were split
+    assert sum(report.split) > 0  # units moved and were split
     after_second = (den.predict(x0, 0), den.predict(x1, 1))
     den.learn(stream[2])
     assert torch.equal(den.predict(x0, 0), after_first)
@@ -147,9 +144,9 @@ def test_split_cap_keeps_the_cap_and_reports_how_many_units_passed_sigma(stream)
     den.learn(stream[0])
     widths = den.net.widths()
     report = den.learn(stream[1])
-    assert all(n > 1 for n in report["over_sigma"])  # at sigma 0 every retrained unit drifts
-    assert report["split"] == [1] * len(widths)  # but only the cap is split
-    kept = report["expansion_kept"]
+    assert all(n > 1 for n in report.over_sigma)  # at sigma 0 every retrained unit drifts
+    assert report.split == [1] * len(widths)  # but only the cap is split
+    kept = report.expansion_kept
     assert den.net.widths() == [w + 1 + k for w, k in zip(widths, kept, strict=True)]
 
 
@@ -165,7 +162,7 @@ def test_drifted_unit_is_duplicated_and_original_keeps_old_weights(stream):
         net.weights[1][5, 0] += 0.1  # unit 5 of layer 1 drifts by 0.1 < sigma
     moved = net.weights[0][2].detach().clone()
     train, val = den.task_data(stream[1])
-    report = {"phases": {}}
+    report = DENTaskReport()
     copies = split_drifted_units(den, 1, train, val, prev, report)
     assert copies == [1, 0]
     assert net.widths() == [width[0] + 1, width[1]]
@@ -182,22 +179,22 @@ def test_split_train_if_drifted_runs_the_phase_only_when_a_unit_passed_sigma(str
     den = make_den(split_train_if_drifted=True, sigma=sigma, tau=0.0, lam=0.01)
     den.learn(stream[0])
     report = den.learn(stream[1])
-    assert report["split_train_skipped"] is not runs
-    assert ("split_train" in report["phases"]) is runs
+    assert report.split_train_skipped is not runs
+    assert ("split_train" in report.phases) is runs
     if runs:
-        assert sum(report["split"]) > 0  # at sigma 0 the trained units drift and split
+        assert sum(report.split) > 0  # at sigma 0 the trained units drift and split
     else:
-        assert report["split"] == [0, 0]
+        assert report.split == [0, 0]
     always = make_den(sigma=100.0, tau=0.0, lam=0.01)  # the default trains before measuring
     always.learn(stream[0])
-    assert "split_train" in always.learn(stream[1])["phases"]
+    assert "split_train" in always.learn(stream[1]).phases
 
 
 def test_phase_budgets_cap_each_phase_and_default_to_the_trainers(stream):
     budgets = {"selective_iters": 7, "expansion_iters": 11, "split_iters": 13}
     den = make_den(head_fit_iters=5, tau=0.0, sigma=0.0, lam=0.01, **budgets)
     den.learn(stream[0])
-    phases = den.learn(stream[1])["phases"]
+    phases = den.learn(stream[1]).phases
     steps = {name: phase["steps"] for name, phase in phases.items()}
     # patience 0: every phase runs exactly its budget
     assert steps == {
@@ -207,7 +204,7 @@ def test_phase_budgets_cap_each_phase_and_default_to_the_trainers(stream):
         "split_train": 13,
         "split_retrain": 13,
     }
-    assert make_den().learn(stream[0])["phases"]["sparse"]["steps"] == 40  # trainer.max_iters
+    assert make_den().learn(stream[0]).phases["sparse"]["steps"] == 40  # trainer.max_iters
 
 
 def test_den_patience_applies_to_the_phases_after_task_1_only(stream, monkeypatch):
@@ -230,7 +227,7 @@ def test_den_patience_applies_to_the_phases_after_task_1_only(stream, monkeypatc
 
 
 def test_cached_first_layer_losses_equal_the_data_loss_on_train_and_val(stream):
-    from den.strategies.den.strategy import OldFirstLayerData
+    from den.strategies.den.cache import OldFirstLayerData
 
     den = make_den(tau=0.0)
     den.learn(stream[0])
@@ -283,7 +280,7 @@ def test_expansion_on_cached_old_first_layer_trains_as_the_full_forward(
     monkeypatch.setattr(den_module.OldFirstLayerData, "__init__", counting_init)
     cached, report = run(cached=True)
     assert len(spy) == (0 if augmented else 2)  # the expansion and the retrain after the split
-    assert sum(report["split"]) > 0 and "split_retrain" in report["phases"]
+    assert sum(report.split) > 0 and "split_retrain" in report.phases
     plain, _ = run(cached=False)
     for a, b in zip(cached.net.parameters(), plain.net.parameters(), strict=True):
         assert a.shape == b.shape

@@ -14,15 +14,12 @@ from test_den import make_den as make_tiny_den
 from den.config.schema import ModelConfig
 from den.errors import ConfigError
 from den.models.network import MultiHeadNet, build_network
-from den.strategies.den.strategy import (
-    DENConfig,
-    DENStrategy,
-    add_units_everywhere,
-    delete_dead_units,
-    expand_network,
-    ops,
-    split_drifted_units,
-)
+from den.strategies.den import ops
+from den.strategies.den.config import DENConfig
+from den.strategies.den.expansion import add_units_everywhere, delete_dead_units, expand_network
+from den.strategies.den.report import DENTaskReport
+from den.strategies.den.split import split_drifted_units
+from den.strategies.den.strategy import DENStrategy
 
 from conftest import tiny_permuted_stream
 
@@ -138,9 +135,9 @@ def test_expansion_leaves_earlier_task_predictions_bit_identical(stream):
     before = den.predict(x, 0)
     den.net.add_head(4, 1)
     train, val = den.task_data(stream[1])
-    report = {"phases": {}}
+    report = DENTaskReport()
     expand_network(den, 1, train, val, report)
-    assert report["expansion_kept"][0] > 0 and report["expansion_kept"][1] > 0  # filters kept
+    assert report.expansion_kept[0] > 0 and report.expansion_kept[1] > 0  # filters kept
     assert torch.equal(den.predict(x, 0), before)
 
 
@@ -152,9 +149,9 @@ def test_k_conv_sets_the_filters_an_expansion_adds_to_conv_layers_only(stream, k
     before_widths, before = den.net.widths(), den.predict(x, 0)
     den.net.add_head(4, 1)
     train, val = den.task_data(stream[1])
-    report = {"phases": {}}
+    report = DENTaskReport()
     expand_network(den, 1, train, val, report)
-    assert report["expansion_added"] == [k_conv, k_conv, 4]
+    assert report.expansion_added == [k_conv, k_conv, 4]
     assert den.net.widths() == [
         w + a for w, a in zip(before_widths, [k_conv, k_conv, 4], strict=True)
     ]
@@ -169,9 +166,9 @@ def test_k_layers_sets_each_layers_expansion_and_overrides_k_and_k_conv(stream):
     before_widths, before = den.net.widths(), den.predict(x, 0)
     den.net.add_head(4, 1)
     train, val = den.task_data(stream[1])
-    report = {"phases": {}}
+    report = DENTaskReport()
     expand_network(den, 1, train, val, report)
-    assert report["expansion_added"] == [1, 0, 5]
+    assert report.expansion_added == [1, 0, 5]
     assert den.net.widths() == [w + a for w, a in zip(before_widths, [1, 0, 5], strict=True)]
     assert torch.equal(den.predict(x, 0), before)
 
@@ -191,7 +188,7 @@ def test_sigma_zero_gives_zero_forgetting_exactly(stream):
     den.learn(stream[0])
     after_first = den.predict(x0, 0)
     report = den.learn(stream[1])
-    assert report["split"][0] > 0 and report["split"][1] > 0  # filters drifted and were split
+    assert report.split[0] > 0 and report.split[1] > 0  # filters drifted and were split
     after_second = den.predict(x1, 1)
     den.learn(stream[2])
     assert torch.equal(den.predict(x0, 0), after_first)
@@ -208,7 +205,7 @@ def test_a_drifted_filter_is_duplicated_against_sigma_conv(stream):
         net.weights[1][0, 0, 0, 0] += 0.1  # filter 0 drifts by 0.1 < sigma_conv
         net.weights[2][0] += 1.0  # a fully connected unit drifts by sqrt(45) < 100
     train, val = den.task_data(stream[1])
-    copies = split_drifted_units(den, 1, train, val, prev, {"phases": {}})
+    copies = split_drifted_units(den, 1, train, val, prev, DENTaskReport())
     assert copies == [0, 1, 0]
     assert net.widths() == [width[0], width[1] + 1, width[2]]
     assert torch.equal(net.weights[1][3], prev[1][0][3])  # the original is back
@@ -234,7 +231,7 @@ def test_max_split_conv_caps_the_filter_copies_apart_from_the_units(stream, max_
             for unit in range(width[layer]):
                 net.weights[layer][unit] += 1.0 + unit  # unit u drifts the most for the last u
     train, val = den.task_data(stream[1])
-    assert split_drifted_units(den, 1, train, val, prev, {"phases": {}}) == copies
+    assert split_drifted_units(den, 1, train, val, prev, DENTaskReport()) == copies
     assert net.widths() == [w + c for w, c in zip(width, copies, strict=True)]
     for layer, c in enumerate(copies):  # the most drifted (the last c units) are restored
         old = prev[layer][0]  # over the old inputs: the layer below grew by its copies

@@ -16,7 +16,11 @@ from test_den import TINY_MLP, fixed_batch, make_den
 from test_den_conv import CONV
 
 from den.config.schema import ModelConfig
-from den.strategies.den.strategy import DENStrategy, ops, selective_retrain, split_drifted_units
+from den.strategies.den import ops
+from den.strategies.den.report import DENTaskReport
+from den.strategies.den.selective import selective_retrain
+from den.strategies.den.split import split_drifted_units
+from den.strategies.den.strategy import DENStrategy
 from den.strategies.den.subnet import Subnetwork
 
 from conftest import tiny_permuted_stream
@@ -57,10 +61,10 @@ def test_selection_on_a_trained_sparse_network_is_a_strict_subset(stream):
     den.learn(stream[0])
     widths = den.net.widths()
     report = den.learn(stream[1])
-    assert all(s > 0 for s in report["selected"])
-    assert any(s < w for s, w in zip(report["selected"], widths, strict=True))
-    assert report["selected_fraction"] == [
-        round(s / w, 4) for s, w in zip(report["selected"], widths, strict=True)
+    assert all(s > 0 for s in report.selected)
+    assert any(s < w for s, w in zip(report.selected, widths, strict=True))
+    assert report.selected_fraction == [
+        round(s / w, 4) for s, w in zip(report.selected, widths, strict=True)
     ]
 
 
@@ -76,7 +80,7 @@ def test_selective_retraining_changes_only_the_selected_subnetwork(stream, monke
     prev = ops.snapshot(net)
     net.add_head(4, 1)
     train, val = den.task_data(stream[1])
-    report = {"phases": {}}
+    report = DENTaskReport()
     selective_retrain(den, 1, train, val, prev, report)
     (selected,) = searched  # the selection the retrain used
     below = [ops.input_units_all(net, CPU), *selected[:-1]]
@@ -88,7 +92,7 @@ def test_selective_retraining_changes_only_the_selected_subnetwork(stream, monke
         assert torch.equal(bias[~selected[layer]], prev[layer][1][~selected[layer]])
         moved_any |= not torch.equal(weight[inside], before[inside])
     assert moved_any  # the test needs a real retrain
-    assert report["phases"]["selective"]["widths"] == report["selected"]
+    assert report.phases["selective"]["widths"] == report.selected
 
 
 @pytest.mark.parametrize("model", [TINY_MLP, CONV], ids=["mlp", "conv"])
@@ -127,14 +131,14 @@ def test_no_expansion_when_the_loss_is_below_tau(stream):
     den.learn(stream[0])
     widths = den.net.widths()
     report = den.learn(stream[1])
-    assert report["expanded"] is False
-    assert "expansion" not in report["phases"]
-    assert report["expansion_loss"] < 100.0
-    assert den.net.widths() == [w + s for w, s in zip(widths, report["split"], strict=True)]
+    assert report.expanded is False
+    assert "expansion" not in report.phases
+    assert report.expansion_loss < 100.0
+    assert den.net.widths() == [w + s for w, s in zip(widths, report.split, strict=True)]
 
     grows = make_sparse_den(tau=0.0)  # any loss is above it
     grows.learn(stream[0])
-    assert grows.learn(stream[1])["expanded"] is True
+    assert grows.learn(stream[1]).expanded is True
 
 
 @pytest.mark.parametrize("cap", [None, 1])
@@ -154,10 +158,10 @@ def test_unsplit_old_units_drift_at_most_sigma(stream, cap):
         left_drifted += int((drift > sigma).sum())
         if cap is None:
             assert bool((drift <= sigma).all()), f"layer {layer}: {drift.max():.4f} > {sigma}"
-        assert int(split.sum()) >= report["split"][layer]
-    over = sum(report["over_sigma"])
+        assert int(split.sum()) >= report.split[layer]
+    over = sum(report.over_sigma)
     assert over > 0  # the test needs units past sigma
-    assert left_drifted == over - sum(report["split"])
+    assert left_drifted == over - sum(report.split)
     if cap is not None:
         assert left_drifted > 0  # the cap's effect: these units stay moved for old tasks
 
@@ -180,15 +184,15 @@ def test_unsplit_drift_brings_a_caps_leftovers_back_within_sigma(stream, mode, m
     den.learn(stream[0])
     prev = ops.snapshot(den.net)
     report = den.learn(stream[1])
-    left = [o - c for o, c in zip(report["over_sigma"], report["split"], strict=True)]
+    left = [o - c for o, c in zip(report.over_sigma, report.split, strict=True)]
     assert sum(left) > 0  # the cap left units past sigma (the keep case test above)
-    assert report["pulled_back"] == left
+    assert report.pulled_back == left
     restored = 0
     for layer, (weight, bias) in enumerate(zip(den.net.weights, den.net.biases, strict=True)):
         drift = ops.unit_drift(weight, bias, prev[layer])
         assert float(drift.max()) <= sigma * (1 + 1e-5), f"layer {layer}: {drift.max():.5f}"
         on_ball = int(torch.isclose(drift, torch.tensor(sigma), rtol=1e-4).sum())
-        restored += int((drift == 0).sum()) - report["split"][layer]
+        restored += int((drift == 0).sum()) - report.split[layer]
         if mode == "project":
             assert on_ball == left[layer]  # moved back exactly onto the ball, not further
     if mode == "restore":
@@ -208,7 +212,7 @@ def test_split_in_the_top_hidden_layer_keeps_old_heads_and_feeds_the_new_head(st
     with torch.no_grad():
         net.weights[top][3] += 1.0  # top-layer unit 3 drifts far past sigma
     train, val = den.task_data(stream[1])
-    copies = split_drifted_units(den, 1, train, val, prev, {"phases": {}})
+    copies = split_drifted_units(den, 1, train, val, prev, DENTaskReport())
     assert copies[top] == 1
     assert net.widths()[top] == width[top] + 1
     assert torch.equal(net.weights[top][3], prev[top][0][3])  # the original is restored

@@ -142,7 +142,7 @@ def test_offline_run_has_task_metrics_phase_losses_diagnostics_and_summary(multi
     report = results["tasks"][1]["report"]
     assert per_task[-1]["diagnostics/selected/layer1"] == report["selected"][0]
     for layer, width in enumerate(report["widths"], 1):
-        assert per_task[-1][f"diagnostics/width/layer{layer}"] == width
+        assert per_task[-1][f"diagnostics/widths/layer{layer}"] == width
     assert per_task[-1]["diagnostics/nonzero_params"] == report["nonzero_params"]
     # one loss curve per training phase on the train/step axis
     phases = {k for row in run["history"] for k in row if k.endswith("/loss")}

@@ -112,7 +112,7 @@ class WandbLogger(Logger):
             )
             self.run_id = self.run.id
             self.run.define_metric("task")
-            for prefix in ("test", "val", "progress", "diagnostics"):
+            for prefix in ("test", "val", "progress", "diagnostics", "phases"):
                 self.run.define_metric(f"{prefix}/*", step_metric="task")
             self.run.define_metric("train/step")
             self.run.define_metric("train/*", step_metric="train/step")
@@ -288,42 +288,39 @@ def wandb_config(meta: dict[str, Any], device: str | None) -> dict[str, Any]:
     return config
 
 
-# Per-layer lists and scalars of a strategy's task report worth a curve on the task axis.
-DIAGNOSTIC_LISTS = {
-    "selected": "selected",  # DEN: units selected for selective retraining
-    "expansion_added": "added",  # DEN: units added before group sparsity
-    "expansion_kept": "kept",  # DEN: added units kept after it
-    "split": "split",  # DEN: drifted units split (copied)
-    "over_sigma": "over_sigma",  # DEN: units past sigma (before the split cap)
-    "widths": "width",  # units per layer after the task
-}
-DIAGNOSTIC_FRACTIONS = {
-    "selected_fraction": "selected_fraction",  # DEN: selected units / units, per layer
-    "nonzero_fraction": "nonzero_fraction",  # DEN: non-zero weights / weights, per layer
-}
-DIAGNOSTIC_SCALARS = ("expansion_loss", "expanded", "nonzero_params", "params_task")
-
-
 def diagnostics(report: dict[str, Any]) -> dict[str, float]:
-    """``diagnostics/<what>/layer<l>`` (1-based layers) and ``diagnostics/<scalar>`` from a
-    strategy's report of one task; {} for strategies that report none of them."""
+    """Every number of a strategy's task report (:meth:`TaskReport.as_record`), without
+    knowing its fields: ``diagnostics/<field>`` for a number; for a list (one entry per
+    layer) ``diagnostics/<field>/layer<l>`` (1-based) and its ``/total`` (counts) or
+    ``/mean`` (fractions); a dict one level down (``diagnostics/step_seconds/expansion``).
+    The phases go to ``phases/<phase>/<steps|seconds|val_loss|...>``."""
     out: dict[str, float] = {}
-    for key, name in DIAGNOSTIC_LISTS.items():
-        values = report.get(key)
-        if isinstance(values, list):
-            for layer, value in enumerate(values, 1):
-                out[f"diagnostics/{name}/layer{layer}"] = value
-            out[f"diagnostics/{name}/total"] = sum(values)
-    for key, name in DIAGNOSTIC_FRACTIONS.items():
-        values = report.get(key)
-        if isinstance(values, list) and values:
-            for layer, value in enumerate(values, 1):
-                out[f"diagnostics/{name}/layer{layer}"] = value
-            out[f"diagnostics/{name}/mean"] = sum(values) / len(values)
-    for key in DIAGNOSTIC_SCALARS:
-        value = report.get(key)
-        if isinstance(value, bool | int | float):
-            out[f"diagnostics/{key}"] = float(value)
+    for key, value in report.items():
+        prefix = "phases" if key == "phases" else f"diagnostics/{key}"
+        out.update(_numbers(prefix, value))
+    return out
+
+
+def _numbers(name: str, value: Any) -> dict[str, float]:
+    if isinstance(value, bool | int | float):
+        return {name: float(value)}
+    if isinstance(value, dict):
+        out: dict[str, float] = {}
+        for key, item in value.items():
+            out.update(_numbers(f"{name}/{key}", item))
+        return out
+    numbers = (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    )
+    if not numbers:
+        return {}
+    out = {f"{name}/layer{layer}": float(v) for layer, v in enumerate(value, 1)}
+    if all(isinstance(v, int) for v in value):
+        out[f"{name}/total"] = float(sum(value))
+    else:
+        out[f"{name}/mean"] = sum(value) / len(value)
     return out
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from den.data.streams.base import Stream
+from den.data.streams.base import Stream, Task
 from den.engine.evaluation import evaluate
 from den.loggers.base import Logger
 from den.run.record import SPLITS, RunRecord, append_metrics, metrics_lines, peak_rss_mib
@@ -45,27 +45,14 @@ def learn_stream(
         if stop_requested():  # a signal that arrived while evaluating or committing
             raise RunInterrupted()
         i = task.task_id
-        log.info("task %d/%d: classes %s, %s", i + 1, len(stream), task.classes, task.sizes)
+        log.info("task %d of %d: %s", i + 1, len(stream), describe_task(task))
         t0 = time.perf_counter()
-        report = strategy.learn(task)
+        report = strategy.learn(task).as_record()
         learn_s = time.perf_counter() - t0
-
         t0 = time.perf_counter()
-        rows: dict[str, dict[str, list[float]]] = {s: {"acc": [], "auroc": []} for s in SPLITS}
-        for seen in stream.tasks[: i + 1]:
-            for split in SPLITS:
-                scores = evaluate(strategy, seen.split(split), seen.task_id, eval_batch_size)
-                for metric, value in scores.items():
-                    rows[split][metric].append(value)
+        rows = evaluate_seen(strategy, stream.tasks[: i + 1], eval_batch_size)
         eval_s = time.perf_counter() - t0
-
-        for split in SPLITS:
-            for metric in ("acc", "auroc"):
-                record.add_row(split, metric, rows[split][metric])
-        record.params.append(strategy.num_parameters())
-        record.nonzero_params.append(strategy.num_nonzero_parameters())
-        record.learn_time_s.append(round(learn_s, 3))
-        record.eval_time_s.append(round(eval_s, 3))
+        record.add_task(rows, strategy, learn_s, eval_s)
         record.tasks.append(
             {"task_id": i, "classes": task.classes, "sizes": task.sizes, "report": report}
         )
@@ -74,7 +61,7 @@ def learn_stream(
 
         for line in metrics_lines(record, i):
             logger.log_evaluation(line)
-        summary = _task_summary(record, i)
+        summary = task_summary(record, i)
         logger.log_task(i, {**summary, "report": report})  # the strategy's diagnostics
         # The checkpoint first: neither metrics.jsonl nor results.json ever reports a task the
         # checkpoint lacks, so a run killed between the writes resumes after every task shown.
@@ -83,7 +70,8 @@ def learn_stream(
         append_metrics(record, i, output_dir / "metrics.jsonl")
         write_json_atomic(record.to_json("running"), output_dir / "results.json")
         log.info(
-            "after task %d: avg test acc %.4f, avg AUROC %.4f, params %s (capacity %.2f, non-zero %.2f), learn %.1fs, eval %.1fs",
+            "after task %d: avg test acc %.4f, avg AUROC %.4f, %s parameters (capacity %.2f, "
+            "non-zero %.2f); learned in %.1f s, evaluated in %.1f s",
             i + 1,
             summary["avg_acc"],
             summary["avg_auroc"],
@@ -96,7 +84,34 @@ def learn_stream(
     return record
 
 
-def _task_summary(record: RunRecord, i: int) -> dict[str, float]:
+def describe_task(task: Task) -> str:
+    """``classes 0-9, 1,000 train / 500 val / 10,000 test`` (one-vs-rest: ``class 3 vs rest``)."""
+    classes = task.classes
+    if classes and classes[0] == -1:
+        what = f"class {classes[1]} vs the rest"
+    elif classes == list(range(classes[0], classes[0] + len(classes))) and len(classes) > 2:
+        what = f"classes {classes[0]}-{classes[-1]}"
+    else:
+        what = "classes " + ",".join(map(str, classes))
+    sizes = " / ".join(f"{n:,} {split}" for split, n in task.sizes.items())
+    return f"{what}, {sizes}"
+
+
+def evaluate_seen(
+    strategy: Strategy, seen: list[Task], batch_size: int
+) -> dict[str, dict[str, list[float]]]:
+    """``rows[split][metric]``: the value on each task in ``seen``, for val and test."""
+    rows: dict[str, dict[str, list[float]]] = {s: {"acc": [], "auroc": []} for s in SPLITS}
+    for task in seen:
+        for split in SPLITS:
+            scores = evaluate(strategy, task.split(split), task.task_id, batch_size)
+            for metric, value in scores.items():
+                rows[split][metric].append(value)
+    return rows
+
+
+def task_summary(record: RunRecord, i: int) -> dict[str, float]:
+    """The averages after task ``i`` (0-based) that loggers and the log line show."""
     acc = record.square("test", "acc")[i][: i + 1]
     auroc = record.square("test", "auroc")[i][: i + 1]
     val = record.square("val", "acc")[i][: i + 1]

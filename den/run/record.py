@@ -51,6 +51,22 @@ class RunRecord:
         padded = list(row) + [None] * (self.num_tasks - len(row))
         self.matrices[split][metric].append(padded)
 
+    def add_task(
+        self,
+        rows: dict[str, dict[str, list[float]]],
+        strategy: Any,
+        learn_s: float,
+        eval_s: float,
+    ) -> None:
+        """The evaluation ``rows[split][metric]`` after a task, the strategy's size, timings."""
+        for split in SPLITS:
+            for metric in ("acc", "auroc"):
+                self.add_row(split, metric, rows[split][metric])
+        self.params.append(strategy.num_parameters())
+        self.nonzero_params.append(strategy.num_nonzero_parameters())
+        self.learn_time_s.append(round(learn_s, 3))
+        self.eval_time_s.append(round(eval_s, 3))
+
     def square(self, split: str, metric: str) -> list[list[float | None]]:
         return self.matrices[split][metric]
 

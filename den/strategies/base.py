@@ -8,8 +8,10 @@ touches loggers or files: the runner does that.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -33,6 +35,19 @@ def as_dataclass(cfg: Any, schema: type) -> Any:
 
     obj = OmegaConf.to_object(cfg) if OmegaConf.is_config(cfg) else cfg
     return obj if isinstance(obj, schema) else schema(**obj)
+
+
+@dataclass
+class TaskReport:
+    """What a strategy reports about one task: the phases it trained (phase name -> its
+    steps, losses and seconds), and in a subclass whatever else the method decides per task.
+    Loggers and results.json use :meth:`as_record` and never need to know the fields."""
+
+    phases: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_record(self) -> dict[str, Any]:
+        """Plain data for results.json: every field that is set (None fields left out)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 class Strategy(ABC):
@@ -64,8 +79,8 @@ class Strategy(ABC):
 
     # ----------------------------------------------------------------- the protocol
     @abstractmethod
-    def learn(self, task: Task) -> dict[str, Any]:
-        """Learn ``task``; return a JSON-able report (phases, steps, losses, sizes)."""
+    def learn(self, task: Task) -> TaskReport:
+        """Learn ``task``; return what was done (phases, steps, losses, sizes)."""
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, task_id: int) -> torch.Tensor:

@@ -12,7 +12,7 @@ training data. The memory is counted apart from the network's capacity
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,7 +21,7 @@ from den.config.registry import STRATEGIES
 from den.config.schema import StrategyConfig
 from den.data.streams.base import Split, Task
 from den.errors import ConfigError
-from den.strategies.base import Strategy
+from den.strategies.base import Strategy, TaskReport
 from den.strategies.multitask import GlobalLabels
 
 
@@ -68,6 +68,12 @@ class ClassBalancedBuffer:
         return Split(torch.cat(xs), torch.cat(ys))
 
 
+@dataclass
+class ERTaskReport(TaskReport):
+    storage: dict[str, int] = field(default_factory=dict)  # the memory: examples, values
+    buffer_per_class: dict[str, int] = field(default_factory=dict)  # "task:class" -> examples
+
+
 @STRATEGIES.register("er", ERConfig)
 class ERStrategy(Strategy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -91,7 +97,7 @@ class ERStrategy(Strategy):
                 "use a positive size or null for trainer.batch_size",
             )
 
-    def learn(self, task: Task) -> dict[str, Any]:
+    def learn(self, task: Task) -> ERTaskReport:
         t = task.task_id
         self.net.add_head(task.num_classes, t)
         self.labels.add_task(task.num_classes)
@@ -119,11 +125,11 @@ class ERStrategy(Strategy):
         result = self.fit("train", params, objective, train, val, t)
         self.buffer.add_task(t, train, self.replay_generator)
         values = sum(x.numel() for x in self.buffer.examples.values())
-        return {
-            "phases": {"train": result.as_dict()},
-            "storage": {"buffer_examples": len(self.buffer), "buffer_values": values},
-            "buffer_per_class": self.buffer.counts(),
-        }
+        return ERTaskReport(
+            phases={"train": result.as_dict()},
+            storage={"buffer_examples": len(self.buffer), "buffer_values": values},
+            buffer_per_class=self.buffer.counts(),
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {

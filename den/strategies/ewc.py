@@ -25,7 +25,11 @@ from den.config.registry import STRATEGIES
 from den.data.streams.base import Split, Task
 from den.errors import ConfigError
 from den.models.network import MultiHeadNet
-from den.strategies.regularization import QuadraticPenaltyConfig, QuadraticPenaltyStrategy
+from den.strategies.regularization import (
+    QuadraticPenaltyConfig,
+    QuadraticPenaltyReport,
+    QuadraticPenaltyStrategy,
+)
 
 
 @dataclass
@@ -39,8 +43,16 @@ class EWCConfig(QuadraticPenaltyConfig):
     fisher_batch: int = 256  # examples per batched backward pass
 
 
+@dataclass
+class EWCTaskReport(QuadraticPenaltyReport):
+    fisher_examples: int = 0  # examples the task's Fisher was estimated on
+    fisher_mean: float = 0.0  # its mean over the trunk
+
+
 @STRATEGIES.register("ewc", EWCConfig)
 class EWCStrategy(QuadraticPenaltyStrategy):
+    report_class = EWCTaskReport
+
     @classmethod
     def check_config(cls, cfg: Any, run: Any = None) -> None:
         super().check_config(cfg, run)

@@ -19,13 +19,19 @@ import torch
 from den.config.registry import STRATEGIES
 from den.config.schema import StrategyConfig
 from den.data.streams.base import Split, Task
-from den.strategies.base import Strategy
+from den.strategies.base import Strategy, TaskReport
 from den.strategies.multitask import GlobalLabels
 
 
 @dataclass
 class JointConfig(StrategyConfig):
     name: str = "joint"
+
+
+@dataclass
+class JointTaskReport(TaskReport):
+    examples: int = 0  # training examples of the phase (every task seen)
+    tasks_in_phase: int = 0
 
 
 @STRATEGIES.register("joint", JointConfig)
@@ -36,7 +42,7 @@ class JointStrategy(Strategy):
         self.train_data: Split | None = None  # the union, global labels, on the CPU
         self.val_data: Split | None = None
 
-    def learn(self, task: Task) -> dict[str, Any]:
+    def learn(self, task: Task) -> JointTaskReport:
         t = task.task_id
         self.net.add_head(task.num_classes, t)
         self.labels.add_task(task.num_classes)
@@ -51,11 +57,9 @@ class JointStrategy(Strategy):
         for seen in range(t + 1):
             params += self.net.head_parameters(seen)
         result = self.fit("train_joint", params, loss, train, val, t, val_loss=loss)
-        return {
-            "phases": {"train_joint": result.as_dict()},
-            "examples": len(train),
-            "tasks_in_phase": t + 1,
-        }
+        return JointTaskReport(
+            phases={"train_joint": result.as_dict()}, examples=len(train), tasks_in_phase=t + 1
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "classes_per_task": self.labels.classes_per_task}

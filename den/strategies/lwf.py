@@ -27,7 +27,7 @@ from den.config.schema import StrategyConfig
 from den.data.streams.base import Task
 from den.errors import ConfigError
 from den.models.network import MultiHeadNet
-from den.strategies.base import Strategy
+from den.strategies.base import Strategy, TaskReport
 
 
 @dataclass
@@ -49,7 +49,7 @@ class LwFStrategy(Strategy):
                 "strategy.temperature", cfg.temperature, "must be > 0", "use e.g. 2.0"
             )
 
-    def learn(self, task: Task) -> dict[str, Any]:
+    def learn(self, task: Task) -> TaskReport:
         t = task.task_id
         before = frozen_copy(self.net) if t > 0 else None
         self.net.add_head(task.num_classes, t)
@@ -69,7 +69,7 @@ class LwFStrategy(Strategy):
                 return F.cross_entropy(logits, y) + self.cfg.alpha * kd
 
         result = self.fit("train", params, objective, train, val, t)
-        return {"phases": {"train": result.as_dict()}}
+        return TaskReport(phases={"train": result.as_dict()})
 
 
 def distillation(

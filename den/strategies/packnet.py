@@ -18,7 +18,7 @@ Capacity: one network plus one bit per trunk weight per task (each task's mask, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -27,7 +27,7 @@ from den.config.registry import STRATEGIES
 from den.config.schema import StrategyConfig
 from den.data.streams.base import Task
 from den.errors import ConfigError
-from den.strategies.base import Strategy, count_nonzero
+from den.strategies.base import Strategy, TaskReport, count_nonzero
 
 FREE = -1
 
@@ -37,6 +37,15 @@ class PackNetConfig(StrategyConfig):
     name: str = "packnet"
     prune: float = 0.75  # fraction of a task's weights freed after it (the paper: 0.5 or 0.75)
     retrain_iters: int | None = None  # steps after pruning; None = trainer.max_iters
+
+
+@dataclass
+class PackNetTaskReport(TaskReport):
+    """Per trunk layer: weights pruned (freed) after the task, owned by it, still free."""
+
+    pruned: list[int] = field(default_factory=list)
+    owned: list[int] = field(default_factory=list)
+    free: list[int] = field(default_factory=list)
 
 
 @STRATEGIES.register("packnet", PackNetConfig)
@@ -60,7 +69,7 @@ class PackNetStrategy(Strategy):
                 "strategy.retrain_iters", cfg.retrain_iters, "must be >= 0", "use e.g. 1000"
             )
 
-    def learn(self, task: Task) -> dict[str, Any]:
+    def learn(self, task: Task) -> PackNetTaskReport:
         t = task.task_id
         self.net.add_head(task.num_classes, t)
         train, val = self.task_data(task)
@@ -92,7 +101,7 @@ class PackNetStrategy(Strategy):
             phases["retrain"] = retrained.as_dict()
         owned = [int((o == t).sum()) for o in self.owners]
         free = [int((o == FREE).sum()) for o in self.owners]
-        return {"phases": phases, "pruned": pruned, "owned": owned, "free": free}
+        return PackNetTaskReport(phases=phases, pruned=pruned, owned=owned, free=free)
 
     def _masks(self, t: int, params: list[torch.Tensor]) -> list[torch.Tensor | None]:
         """Gradient masks: a trunk weight moves only if task ``t`` owns it (built once per phase)."""

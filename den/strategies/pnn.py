@@ -27,7 +27,7 @@ from den.config.schema import ModelConfig, StrategyConfig
 from den.data.streams.base import Task
 from den.errors import ConfigError
 from den.models.network import build_network
-from den.strategies.base import Strategy, as_dataclass, count_nonzero
+from den.strategies.base import Strategy, TaskReport, as_dataclass, count_nonzero
 
 
 @dataclass
@@ -119,6 +119,11 @@ def scaled_model(cfg: ModelConfig, scale: float) -> ModelConfig:
     )
 
 
+@dataclass
+class PNNTaskReport(TaskReport):
+    columns: int = 0  # columns after the task, one per task seen
+
+
 @STRATEGIES.register("pnn", PNNConfig)
 class PNNStrategy(Strategy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -133,7 +138,7 @@ class PNNStrategy(Strategy):
                 "strategy.column_scale", cfg.column_scale, "must be > 0", "use e.g. 1.0"
             )
 
-    def learn(self, task: Task) -> dict[str, Any]:
+    def learn(self, task: Task) -> PNNTaskReport:
         t = task.task_id
         self.pnn.add_column(task.num_classes, self.device)
         train, val = self.task_data(task)
@@ -144,7 +149,7 @@ class PNNStrategy(Strategy):
         result = self.fit(
             "train", self.pnn.column_parameters(t), loss, train, val, t, val_loss=loss
         )
-        return {"phases": {"train": result.as_dict()}, "columns": self.pnn.num_columns}
+        return PNNTaskReport(phases={"train": result.as_dict()}, columns=self.pnn.num_columns)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, task_id: int) -> torch.Tensor:

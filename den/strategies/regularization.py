@@ -23,13 +23,19 @@ import torch
 from den.config.schema import StrategyConfig
 from den.data.streams.base import Split, Task
 from den.errors import ConfigError
-from den.strategies.base import Strategy
+from den.strategies.base import Strategy, TaskReport
 
 
 @dataclass
 class QuadraticPenaltyConfig(StrategyConfig):
     # weight of the penalty; inf freezes the trunk after task 1 (so +infinity is allowed)
     lam: float = field(default=1.0, metadata={"allow_inf": True})
+
+
+@dataclass
+class QuadraticPenaltyReport(TaskReport):
+    trunk_frozen: bool = False  # lam=inf: only the new head trained
+    storage: dict[str, int] = field(default_factory=dict)  # numbers kept for training only
 
 
 class QuadraticPenaltyStrategy(Strategy):
@@ -58,8 +64,11 @@ class QuadraticPenaltyStrategy(Strategy):
             total = total + (omega * (p - star).square()).sum()
         return self.cfg.lam * total
 
+    report_class: type[QuadraticPenaltyReport] = QuadraticPenaltyReport
+
     def consolidate(self, task: Task, train: Split) -> dict[str, Any]:
-        """Update :attr:`importance` and :attr:`anchor` after learning ``task``."""
+        """Update :attr:`importance` and :attr:`anchor` after learning ``task``; return the
+        values of the fields :attr:`report_class` adds."""
         raise NotImplementedError
 
     def step_hook(self) -> Callable[[float], None] | None:
@@ -67,7 +76,7 @@ class QuadraticPenaltyStrategy(Strategy):
         return None
 
     # ----------------------------------------------------------------- the protocol
-    def learn(self, task: Task) -> dict[str, Any]:
+    def learn(self, task: Task) -> QuadraticPenaltyReport:
         t = task.task_id
         self.net.add_head(task.num_classes, t)
         train, val = self.task_data(task)
@@ -84,10 +93,12 @@ class QuadraticPenaltyStrategy(Strategy):
                 return data_loss(x, y) + self.penalty()
 
         result = self.fit("train", params, objective, train, val, t, after_step=self.step_hook())
-        report: dict[str, Any] = {"phases": {"train": result.as_dict()}, "trunk_frozen": frozen}
-        report.update(self.consolidate(task, train))
-        report["storage"] = {"train_state_values": self.train_state_values()}
-        return report
+        return self.report_class(
+            phases={"train": result.as_dict()},
+            trunk_frozen=frozen,
+            **self.consolidate(task, train),
+            storage={"train_state_values": self.train_state_values()},
+        )
 
     def train_state_values(self) -> int:
         """Numbers kept for training only (importance and anchor), not needed to predict."""

@@ -26,7 +26,11 @@ import torch
 from den.config.registry import STRATEGIES
 from den.data.streams.base import Split, Task
 from den.errors import ConfigError
-from den.strategies.regularization import QuadraticPenaltyConfig, QuadraticPenaltyStrategy
+from den.strategies.regularization import (
+    QuadraticPenaltyConfig,
+    QuadraticPenaltyReport,
+    QuadraticPenaltyStrategy,
+)
 
 
 @dataclass
@@ -36,8 +40,15 @@ class SIConfig(QuadraticPenaltyConfig):
     xi: float = 0.1  # damping of the normalisation by the squared total change
 
 
+@dataclass
+class SITaskReport(QuadraticPenaltyReport):
+    importance_mean: float = 0.0  # the accumulated importance's mean over the trunk
+
+
 @STRATEGIES.register("si", SIConfig)
 class SIStrategy(QuadraticPenaltyStrategy):
+    report_class = SITaskReport
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.path: list[torch.Tensor] = []  # w: path integral of the current task

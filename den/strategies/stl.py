@@ -15,7 +15,7 @@ from torch import nn
 from den.config.registry import STRATEGIES
 from den.config.schema import StrategyConfig
 from den.data.streams.base import Task
-from den.strategies.base import Strategy, count_nonzero
+from den.strategies.base import Strategy, TaskReport, count_nonzero
 
 
 @dataclass
@@ -29,7 +29,7 @@ class STLStrategy(Strategy):
         super().__init__(*args, **kwargs)
         self.nets = nn.ModuleList()  # nets[t] serves task t through its only head
 
-    def learn(self, task: Task) -> dict[str, Any]:
+    def learn(self, task: Task) -> TaskReport:
         t = task.task_id
         net = self.net if t == 0 else self.new_network()
         net.add_head(task.num_classes, 0)
@@ -44,7 +44,7 @@ class STLStrategy(Strategy):
             t,
             val_loss=self.data_loss(net, 0),
         )
-        return {"phases": {"train": result.as_dict()}}
+        return TaskReport(phases={"train": result.as_dict()})
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, task_id: int) -> torch.Tensor:

@@ -1,0 +1,31 @@
+"""What DEN reports about each task: the typed record of its decisions, per layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from den.strategies.base import TaskReport
+
+
+@dataclass
+class DENTaskReport(TaskReport):
+    """One task of DEN. Lists hold one entry per hidden layer (conv layers first); a field
+    is None when its step did not run (task 1 has no selection; no expansion below tau)."""
+
+    step_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each step
+    selected: list[int] | None = None  # units the breadth-first search selected
+    selected_fraction: list[float] | None = None  # selected / units
+    expansion_loss: float | None = None  # the data loss compared with tau
+    expanded: bool | None = None  # whether it was above tau
+    expansion_added: list[int] | None = None  # units an expansion added
+    expansion_kept: list[int] | None = None  # of those, units the group lasso kept
+    split_train_skipped: bool | None = None  # split_train_if_drifted found no drift
+    split: list[int] | None = None  # units duplicated
+    over_sigma: list[int] | None = None  # units past sigma before a split cap
+    pulled_back: list[int] | None = None  # of those left unsplit, moved back (unsplit_drift)
+    max_drift: list[float] | None = None  # the largest rho_i
+    widths: list[int] = field(default_factory=list)  # units after the task
+    params: int = 0  # stored parameters after the task
+    params_task: int = 0  # parameters task t's prediction reads
+    nonzero_params: int = 0
+    nonzero_fraction: list[float] = field(default_factory=list)  # non-zero weights / weights
