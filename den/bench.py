@@ -10,7 +10,7 @@ model (MLP 784-312-128, a 10-way head), batch size and optimiser (Adam):
   expansion, split training, the retrain after a split), recorded from a real 2-task DEN run,
   against a plain loop doing the same tensor work on the same shapes: the same gradient
   masks, weight decay, L2 pull towards W^{t-1}, L1 and group-lasso proximal steps;
-- evaluation (``den.engine.evaluation.evaluate``) against a plain ``inference_mode`` forward pass and
+- evaluation (``den.run.evaluation.evaluate``) against a plain ``inference_mode`` forward pass and
   the same metrics (accuracy, mean AUROC);
 - peak resident memory of the process.
 
@@ -42,12 +42,11 @@ from omegaconf import DictConfig, OmegaConf
 from den.config.schema import ModelConfig, StreamConfig, TrainerConfig
 from den.data.sources import RawDataset
 from den.data.streams.base import Split, build_stream
-from den.engine.evaluation import evaluate
 from den.engine.metrics import mean_auroc
-from den.engine.training import fused_supported, train_phase
+from den.engine.training import PhaseCall, fused_supported, phase_listener
 from den.run.build import resolve_device
+from den.run.evaluation import evaluate
 from den.run.record import peak_rss_mib
-from den.strategies import base as strategy_base
 from den.strategies.den.cache import OldFirstLayerData
 from den.strategies.den.config import DENConfig
 from den.strategies.den.strategy import DENStrategy
@@ -168,50 +167,59 @@ def bare_loop(phase: BarePhase, data: Split, steps: int, batch_size: int, lr: fl
                 if m is not None:
                     p.grad.mul_(m)
         optimizer.step()
-        with torch.no_grad():
-            if phase.l1 > 0:
-                for w, m in zip(weights, masks, strict=False):
-                    shrink = w.clamp(-phase.l1, phase.l1)
-                    if m is not None:
-                        shrink.mul_(m)
-                    w.sub_(shrink)
-            if phase.group_rows is not None and phase.gl > 0:
-                for w, b, rows in zip(weights, biases, phase.group_rows, strict=False):
-                    norms = torch.sqrt(w.pow(2).sum(1) + b.pow(2))
-                    scale = (1 - phase.gl / norms.clamp_min(1e-12)).clamp_(min=0)
-                    scale = torch.where(rows, scale, torch.ones_like(scale))
-                    w.mul_(scale[:, None])
-                    b.mul_(scale)
+        _bare_prox(phase, weights, biases, masks)
         running += loss.detach()
     float(running)  # the one host sync of a loop that logs once, like the framework's
     return 1000 * (time.perf_counter() - start) / steps
 
 
+@torch.no_grad()
+def _bare_prox(
+    phase: BarePhase,
+    weights: list[torch.Tensor],
+    biases: list[torch.Tensor],
+    masks: list[torch.Tensor | None],
+) -> None:
+    """The L1 and group-lasso proximal steps of a bare DEN phase, written out."""
+    if phase.l1 > 0:
+        for w, m in zip(weights, masks, strict=False):
+            shrink = w.clamp(-phase.l1, phase.l1)
+            if m is not None:
+                shrink.mul_(m)
+            w.sub_(shrink)
+    if phase.group_rows is not None and phase.gl > 0:
+        for w, b, rows in zip(weights, biases, phase.group_rows, strict=False):
+            norms = torch.sqrt(w.pow(2).sum(1) + b.pow(2))
+            scale = (1 - phase.gl / norms.clamp_min(1e-12)).clamp_(min=0)
+            scale = torch.where(rows, scale, torch.ones_like(scale))
+            w.mul_(scale[:, None])
+            b.mul_(scale)
+
+
 # --------------------------------------------------------------------------- framework cases
 class PhaseRecorder:
-    """Wraps the training loop as DEN calls it: records each phase's tensors and timing."""
+    """Listens to the training loop (:func:`den.engine.training.phase_listener`) as DEN
+    trains: records each phase's tensors and timing."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, name, params, objective, train, cfg, generator, **kw):  # noqa: ANN001
-        result = train_phase(name, params, objective, train, cfg, generator, **kw)
-        masks = kw.get("grad_masks") or [None] * len(params)
-        cache = getattr(objective, "__self__", None)
+    def __call__(self, call: PhaseCall) -> None:
+        result, train = call.result, call.train
+        cache = getattr(call.objective, "__self__", None)
         if isinstance(cache, OldFirstLayerData):
             # the phase read layer 0's old units from a cache, its batches are row indices:
             # the bare twin trains on the inputs themselves (and computes every layer)
             train = Split(cache.inputs[0].index_select(0, train.x), train.y)
         self.calls.append(
             {
-                "name": name,
-                "params": [p.detach().clone() for p in params],
-                "masks": [None if m is None else m.clone() for m in masks],
+                "name": call.name,
+                "params": [p.detach().clone() for p in call.params],
+                "masks": [None if m is None else m.clone() for m in call.grad_masks],
                 "data": train,
                 "ms": 1000 * result.seconds / max(result.steps, 1),
             }
         )
-        return result
 
 
 def den_run(cfg: DictConfig, stream: Any, device: torch.device, steps: int) -> PhaseRecorder:
@@ -223,18 +231,13 @@ def den_run(cfg: DictConfig, stream: Any, device: torch.device, steps: int) -> P
         den_cfg, model, bench_trainer(cfg, steps), stream[0].input_shape, device, seed=0
     )
     recorder = PhaseRecorder()
-    original = strategy_base.train_phase
-    strategy_base.train_phase = recorder
-    try:
+    with phase_listener(recorder):
         strategy.learn(stream[0])
-        strategy.prev_for_bench = [
+        recorder.prev = [
             (w.detach().clone(), b.detach().clone())
             for w, b in zip(strategy.net.weights, strategy.net.biases, strict=True)
         ]
         strategy.learn(stream[1])
-    finally:
-        strategy_base.train_phase = original
-    recorder.prev = strategy.prev_for_bench
     recorder.cfg = den_cfg
     return recorder
 
@@ -315,7 +318,7 @@ def ewc_case(cfg, stream, device, steps) -> tuple[Callable[[], float], Callable[
 
 
 def evaluation_case(cfg, stream, device) -> tuple[Callable[[], float], Callable[[], float]]:
-    """ms per 1000 examples: den.engine.evaluation.evaluate against a bare inference_mode forward."""
+    """ms per 1000 examples: den.run.evaluation.evaluate against a bare inference_mode forward."""
     model = ModelConfig(name="mlp", arch="mlp", hidden=list(cfg.hidden))
     torch.manual_seed(0)
     s = FinetuneStrategy(FinetuneConfig(), model, TrainerConfig(), stream[0].input_shape, device, 0)

@@ -15,7 +15,8 @@ from hydra import compose, initialize_config_dir
 
 import den.train as train_module
 from den.config.store import register_configs
-from den.reports.compare import CompareError, average_curve, compare, main
+from den.reports.compare import compare, main
+from den.reports.runs import CompareError, average_curve
 
 from conftest import REPO_ROOT, TINY_PMNIST
 

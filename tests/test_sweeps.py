@@ -1,5 +1,5 @@
 """Hydra sweeps through the real entry point: joblib and submitit_local launchers, the
-single-objective optuna search (the multi-objective one: test_search.py), and den.reports.compare over
+single-objective optuna search (the multi-objective one: test_search.py), and den.compare over
 the jobs a sweep produced (the SLURM launcher: test_slurm_queue.py and test_slurm_cluster.py)."""
 
 from __future__ import annotations

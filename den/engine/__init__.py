@@ -1,1 +1,1 @@
-"""The one training loop and optimiser factory, evaluation, and the (torch-free) metrics."""
+"""The one training loop and optimiser factory, and the (torch-free) metrics."""

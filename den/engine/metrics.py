@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # torch is imported where a function needs it: den.reports.compare starts fast
+if TYPE_CHECKING:  # torch is imported where a function needs it: den.compare starts fast
     import torch
 
 Matrix = Sequence[Sequence[float | None]]

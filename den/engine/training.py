@@ -50,6 +50,34 @@ def step_listener(listener: StepListener) -> Iterator[None]:
 
 
 @dataclass
+class PhaseCall:
+    """One finished call of :func:`train_phase`, as a phase listener sees it: the phase's
+    name, its parameters (trained), objective, training data, gradient masks and result."""
+
+    name: str
+    params: list[torch.Tensor]
+    objective: Objective
+    train: Split
+    grad_masks: list[torch.Tensor | None]
+    result: PhaseResult
+
+
+PhaseListener = Callable[[PhaseCall], None]
+_phase_listeners: list[PhaseListener] = []
+
+
+@contextmanager
+def phase_listener(listener: PhaseListener) -> Iterator[None]:
+    """Call ``listener(PhaseCall)`` after every phase trained inside the ``with`` block:
+    the seam through which den.bench records what each phase of a real run did."""
+    _phase_listeners.append(listener)
+    try:
+        yield
+    finally:
+        _phase_listeners.remove(listener)
+
+
+@dataclass
 class PhaseResult:
     """What one call of :func:`train_phase` did."""
 
@@ -238,6 +266,8 @@ def train_phase(
     result = PhaseResult(
         name, step, last_train, best_val if has_val else None, seconds, stopped_early, val_seconds
     )
+    for listener in _phase_listeners:
+        listener(PhaseCall(name, params, objective, train, masks, result))
     log.info(
         "task %d %-18s steps %5d  loss %.4f  val %s  %.1fs (%.2f ms/step)%s",
         task_id + 1,

@@ -5,17 +5,16 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import netrc
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from den.config.registry import LOGGERS
 from den.config.schema import LoggerConfig, StrEnum
 from den.loggers.base import Logger
+from den.utils.wandb_key import has_wandb_key
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +238,7 @@ class WandbLogger(Logger):
                 run.finish(exit_code=1)
 
 
-# The keys of results.json that den.reports.compare needs, stored in the W&B summary under "results".
+# The keys of results.json that den.compare needs, stored in the W&B summary under "results".
 COMPACT_KEYS = (
     "status",
     "method",
@@ -351,13 +350,3 @@ def resolve_wandb_mode(mode: str | None) -> str:
             )
         return "offline"
     return "online" if mode in (None, "run") else mode
-
-
-def has_wandb_key() -> bool:
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
-    try:
-        return netrc.netrc().authenticators(host or "api.wandb.ai") is not None
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
-        return False

@@ -72,7 +72,6 @@ class Front:
 def load_front(sweep_dir: Path, study_name: str | None = None, storage: str | None = None) -> Front:
     """The finished trials of the study in ``sweep_dir`` (its ``optuna.journal`` unless
     ``storage`` names another file) and which of them are Pareto-optimal."""
-    import optuna
     from optuna.trial import TrialState
 
     path = Path(storage) if storage else sweep_dir / JOURNAL_NAME
@@ -83,6 +82,39 @@ def load_front(sweep_dir: Path, study_name: str | None = None, storage: str | No
             "pass the sweep folder of a hparams_search=den_pareto search (it holds "
             f"{JOURNAL_NAME}), or --storage <journal file>",
         )
+    study, objectives = _open_study(path, sweep_dir, study_name)
+    all_trials = study.get_trials(deepcopy=False)
+    front_numbers = {t.number for t in study.best_trials}
+    trials = []
+    for t in all_trials:
+        if t.state != TrialState.COMPLETE:
+            continue
+        trials.append(
+            Trial(
+                number=t.number,
+                values=dict(zip(objectives, t.values, strict=True)),
+                params=dict(t.params),
+                job_dir=trial_folder(t.user_attrs.get("job_dir"), sweep_dir),
+                overrides=list(t.user_attrs.get("overrides", [])),
+                pareto=t.number in front_numbers,
+            )
+        )
+    states = [t.state for t in all_trials]
+    return Front(
+        study_name=study.study_name,
+        storage=path,
+        objectives=objectives,
+        trials=sorted(trials, key=lambda t: t.number),
+        failed=states.count(TrialState.FAIL),
+        running=states.count(TrialState.RUNNING),
+    )
+
+
+def _open_study(path: Path, sweep_dir: Path, study_name: str | None) -> tuple[Any, dict[str, str]]:
+    """The study (the only one in the journal unless named) and its objectives (name ->
+    direction); a DataError unless they are a validation figure and capacity."""
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = open_storage(str(path.absolute()), sweep_dir)
     names = optuna.get_all_study_names(store)
@@ -107,31 +139,7 @@ def load_front(sweep_dir: Path, study_name: str | None = None, storage: str | No
             "a validation figure and capacity",
             "draw the front of a hparams_search=den_pareto search",
         )
-    all_trials = study.get_trials(deepcopy=False)
-    front_numbers = {t.number for t in study.best_trials}
-    trials = []
-    for t in all_trials:
-        if t.state != TrialState.COMPLETE:
-            continue
-        trials.append(
-            Trial(
-                number=t.number,
-                values=dict(zip(objectives, t.values, strict=True)),
-                params=dict(t.params),
-                job_dir=trial_folder(t.user_attrs.get("job_dir"), sweep_dir),
-                overrides=list(t.user_attrs.get("overrides", [])),
-                pareto=t.number in front_numbers,
-            )
-        )
-    states = [t.state for t in all_trials]
-    return Front(
-        study_name=study_name,
-        storage=path,
-        objectives=objectives,
-        trials=sorted(trials, key=lambda t: t.number),
-        failed=states.count(TrialState.FAIL),
-        running=states.count(TrialState.RUNNING),
-    )
+    return study, objectives
 
 
 def trial_folder(recorded: str | None, sweep_dir: Path) -> Path | None:
@@ -237,19 +245,7 @@ def write_report(front: Front, chosen: list[Trial], out: Path) -> Path:
     params = sorted({k for t in front.trials for k in t.params})
     plot_front(front, chosen, out / "pareto_front.png")
 
-    with (out / "trials.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["trial", *front.objectives, "pareto", *params, "folder"])
-        for t in front.trials:
-            writer.writerow(
-                [
-                    t.number,
-                    *(t.values[n] for n in front.objectives),
-                    int(t.pareto),
-                    *(t.params.get(p, "") for p in params),
-                    t.job_dir or "",
-                ]
-            )
+    write_trials_csv(front, params, out / "trials.csv")
 
     lines = [
         f"# Accuracy against capacity: study `{front.study_name}`",
@@ -272,7 +268,34 @@ def write_report(front: Front, chosen: list[Trial], out: Path) -> Path:
         lines.append(f"| {t.number} | " + " | ".join(_fmt(c) for c in cells) + f" | {folder} |")
 
     # Only now, with the choice made, are test figures read: the chosen trials' alone.
-    lines += [
+    lines += chosen_test_table(chosen, acc)
+    lines += ["", "To rerun a chosen trial on its own (add `seed=` for more seeds):", ""]
+    lines += [f"- trial {t.number}: `{rerun_command(t)}`" for t in chosen if t.overrides]
+    report = out / "pareto.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
+
+
+def write_trials_csv(front: Front, params: list[str], path: Path) -> None:
+    """One row per finished trial: objectives, Pareto-optimal or not, settings, folder."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["trial", *front.objectives, "pareto", *params, "folder"])
+        for t in front.trials:
+            writer.writerow(
+                [
+                    t.number,
+                    *(t.values[n] for n in front.objectives),
+                    int(t.pareto),
+                    *(t.params.get(p, "") for p in params),
+                    t.job_dir or "",
+                ]
+            )
+
+
+def chosen_test_table(chosen: list[Trial], acc: str) -> list[str]:
+    """The Markdown table of the chosen trials' test figures (read here, after the choice)."""
+    lines = [
         "",
         f"## Test figures of the chosen trials ({len(chosen)}), read after the choice",
         "",
@@ -286,11 +309,7 @@ def write_report(front: Front, chosen: list[Trial], out: Path) -> Path:
             lines.append(head + " | ".join([test] + [""] * (len(TEST_COLUMNS) - 1)) + " |")
         else:
             lines.append(head + " | ".join(_fmt(test.get(k, "n/a")) for k in TEST_COLUMNS) + " |")
-    lines += ["", "To rerun a chosen trial on its own (add `seed=` for more seeds):", ""]
-    lines += [f"- trial {t.number}: `{rerun_command(t)}`" for t in chosen if t.overrides]
-    report = out / "pareto.md"
-    report.write_text("\n".join(lines) + "\n")
-    return report
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Matplotlib drawing shared by ``den.reports.compare`` and the W&B logger (no torch import).
+"""Matplotlib drawing shared by ``den.compare`` and the W&B logger (no torch import).
 
 Tasks are numbered from 1 in every figure (results.json and metrics.jsonl keep 0-based
 indices, the positions in their lists).

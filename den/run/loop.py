@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from den.data.streams.base import Stream, Task
-from den.engine.evaluation import evaluate
 from den.loggers.base import Logger
+from den.run.evaluation import evaluate
 from den.run.record import SPLITS, RunRecord, append_metrics, metrics_lines, peak_rss_mib
 from den.strategies.base import Strategy
 from den.utils.files import write_json_atomic
@@ -69,19 +69,17 @@ def learn_stream(
             on_task_end(record)
         append_metrics(record, i, output_dir / "metrics.jsonl")
         write_json_atomic(record.to_json("running"), output_dir / "results.json")
-        log.info(
-            "after task %d: avg test acc %.4f, avg AUROC %.4f, %s parameters (capacity %.2f, "
-            "non-zero %.2f); learned in %.1f s, evaluated in %.1f s",
-            i + 1,
-            summary["avg_acc"],
-            summary["avg_auroc"],
-            f"{summary['params']:,}",
-            summary["capacity"],
-            summary["nonzero_capacity"],
-            learn_s,
-            eval_s,
-        )
+        log.info("after task %d: %s", i + 1, describe_summary(summary, learn_s, eval_s))
     return record
+
+
+def describe_summary(summary: dict[str, float], learn_s: float, eval_s: float) -> str:
+    return (
+        f"avg test acc {summary['avg_acc']:.4f}, avg AUROC {summary['avg_auroc']:.4f}, "
+        f"{summary['params']:,} parameters (capacity {summary['capacity']:.2f}, non-zero "
+        f"{summary['nonzero_capacity']:.2f}); learned in {learn_s:.1f} s, evaluated in "
+        f"{eval_s:.1f} s"
+    )
 
 
 def describe_task(task: Task) -> str:

@@ -3,7 +3,7 @@
 Two strategy configs can share ``strategy.name`` (``den_pmnist`` and ``den`` both build DEN,
 with different sigma and split caps), so the name alone does not say which method ran. The
 config *chosen* (Hydra's runtime choice for the ``strategy`` group) does; it is recorded in
-results.json as ``method`` and used by W&B (job_type, tags) and ``den.reports.compare`` (groups).
+results.json as ``method`` and used by W&B (job_type, tags) and ``den.compare`` (groups).
 """
 
 from __future__ import annotations

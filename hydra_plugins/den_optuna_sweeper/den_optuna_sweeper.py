@@ -287,28 +287,7 @@ class DenOptunaSweeper(Sweeper):
         remaining = self.n_trials
         while remaining > 0:
             trials = [study.ask(space) for _ in range(min(batch, remaining))]
-            jobs = []
-            for trial in trials:
-                params = [f"{k}={as_override_value(v)}" for k, v in trial.params.items()]
-                subdir = trial_subdir(trial.number, fixed + params)
-                trial.set_user_attr("job_dir", str(sweep_dir / subdir))
-                trial.set_user_attr("overrides", fixed + params)
-                jobs.append([*fixed, *params, f"hydra.sweep.subdir={subdir}"])
-            told: set[int] = set()
-            try:
-                self.validate_batch_is_legal(jobs)
-                results = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
-                for trial, result in zip(trials, results, strict=True):
-                    error = self.tell(study, trial, result)
-                    told.add(trial.number)
-                    if error:
-                        failures.append(error)
-                returns.extend(results)
-            finally:  # a crash or Ctrl-C of the search: its open trials are failed, not lost
-                for trial in trials:
-                    if trial.number not in told:
-                        trial.set_user_attr("error", "the search stopped during this trial")
-                        study.tell(trial, state=TrialState.FAIL)
+            returns += self.run_batch(study, trials, fixed, sweep_dir, failures)
             remaining -= len(trials)
             ran = self.n_trials - remaining
             if len(failures) == ran and ran >= min(3, self.n_trials):
@@ -319,6 +298,36 @@ class DenOptunaSweeper(Sweeper):
                 )
         self.log_outcome(study, optuna)
         return returns
+
+    def run_batch(
+        self, study: Any, trials: list, fixed: list[str], sweep_dir: Path, failures: list[str]
+    ) -> list[JobReturn]:
+        """Launch one batch of asked trials as jobs and tell the study each outcome; a
+        failed trial's error is appended to ``failures``."""
+        from optuna.trial import TrialState
+
+        jobs = []
+        for trial in trials:
+            params = [f"{k}={as_override_value(v)}" for k, v in trial.params.items()]
+            subdir = trial_subdir(trial.number, fixed + params)
+            trial.set_user_attr("job_dir", str(sweep_dir / subdir))
+            trial.set_user_attr("overrides", fixed + params)
+            jobs.append([*fixed, *params, f"hydra.sweep.subdir={subdir}"])
+        told: set[int] = set()
+        try:
+            self.validate_batch_is_legal(jobs)
+            results = self.launcher.launch(jobs, initial_job_idx=trials[0].number)
+            for trial, result in zip(trials, results, strict=True):
+                error = self.tell(study, trial, result)
+                told.add(trial.number)
+                if error:
+                    failures.append(error)
+        finally:  # a crash or Ctrl-C of the search: its open trials are failed, not lost
+            for trial in trials:
+                if trial.number not in told:
+                    trial.set_user_attr("error", "the search stopped during this trial")
+                    study.tell(trial, state=TrialState.FAIL)
+        return list(results)
 
     def tell(self, study: Any, trial: Any, result: JobReturn) -> str | None:
         """Tell the study one job's outcome; returns an error message for a failed trial."""
@@ -347,7 +356,7 @@ class DenOptunaSweeper(Sweeper):
         return None
 
     def log_outcome(self, study: Any, optuna: Any) -> None:
-        """The best trial, or the Pareto front, in the log; den.reports.pareto makes the report."""
+        """The best trial, or the Pareto front, in the log; `python -m den.pareto` makes the report."""
         completed = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
         if not completed:
             return

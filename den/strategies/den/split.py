@@ -89,77 +89,110 @@ def split_drifted_units(
     moved by at most sigma per unit (the rest), unless a split cap left units past sigma and
     ``unsplit_drift`` is keep. Returns the number of copies per layer.
     """
+    if _runs_split_train(s, prev, report):
+        train_towards_previous(s, t, train, val, prev, report)
+    originals = duplicate_drifted(s, t, prev, report)
+    if sum(report.split) or sum(report.pulled_back):
+        retrain_task_units(s, t, train, val, originals, report)
+    return report.split
+
+
+def _runs_split_train(s: DENStrategy, prev: list, report: DENTaskReport) -> bool:
+    """Whether split training runs: always with ``split_train``, and with
+    ``split_train_if_drifted`` only when some old unit is already past sigma."""
+    if not s.cfg.split_train:
+        return False
+    if not s.cfg.split_train_if_drifted:
+        return True
+    # Expansion leaves old units' old weights alone, so this is selective retraining's
+    # drift: when no unit is past sigma, no unit would split on the code's measurement.
     net = s.net
-    run_split_train = s.cfg.split_train
-    if run_split_train and s.cfg.split_train_if_drifted:
-        # Expansion leaves old units' old weights alone, so this is selective retraining's
-        # drift: when no unit is past sigma, no unit would split on the code's measurement.
-        run_split_train = any(
-            bool((ops.unit_drift(w, b, p) > s.sigma_of(layer)).any())
-            for layer, (w, b, p) in enumerate(zip(net.weights, net.biases, prev, strict=True))
-        )
-        report.split_train_skipped = not run_split_train
-    if run_split_train:
-        trunk_masks = None
-        if s.cfg.keep_zeros:  # old connections and everything of task t's units
-            _, task_masks = ops.task_unit_masks(net, t)
-            trunk_masks = [(w != 0) | m for w, m in zip(net.weights, task_masks, strict=True)]
-        s.run_phase(
-            "split_train",
-            t,
-            train,
-            val,
-            report,
-            trunk_masks,
-            None,
-            None,
-            pull_to=prev,
-            max_iters=s.cfg.split_iters,
-        )
-    copies = []
-    drift_max = []
-    over_sigma = []  # units past sigma before the cap: how many a cap leaves drifted
-    pulled_back = []  # of those left unsplit, how many unsplit_drift moved back
-    originals = []  # the units split in each layer (int64 [copies])
+    drifted = any(
+        bool((ops.unit_drift(w, b, p) > s.sigma_of(layer)).any())
+        for layer, (w, b, p) in enumerate(zip(net.weights, net.biases, prev, strict=True))
+    )
+    report.split_train_skipped = not drifted
+    return drifted
+
+
+def train_towards_previous(
+    s: DENStrategy, t: int, train: Split, val: Split, prev: list, report: DENTaskReport
+) -> None:
+    """Split training (Eq. 4): the whole network on task t with the pull to W^{t-1}."""
+    trunk_masks = None
+    if s.cfg.keep_zeros:  # old connections and everything of task t's units
+        _, task_masks = ops.task_unit_masks(s.net, t)
+        trunk_masks = [(w != 0) | m for w, m in zip(s.net.weights, task_masks, strict=True)]
+    s.run_phase(
+        "split_train",
+        t,
+        train,
+        val,
+        report,
+        trunk_masks,
+        None,
+        None,
+        pull_to=prev,
+        max_iters=s.cfg.split_iters,
+    )
+
+
+def duplicate_drifted(
+    s: DENStrategy, t: int, prev: list, report: DENTaskReport
+) -> list[torch.Tensor]:
+    """Measure every old unit's drift rho_i and duplicate those past sigma (the most drifted
+    first, up to the layer's split cap); the rest past sigma go as ``unsplit_drift`` says.
+    Returns the units split in each layer (int64 [copies])."""
+    net = s.net
+    report.split, report.over_sigma, report.pulled_back, report.max_drift = [], [], [], []
+    originals = []
     for layer in range(net.num_layers):
         drift = ops.unit_drift(net.weights[layer], net.biases[layer], prev[layer])
-        drift_max.append(float(drift.max()) if drift.numel() else 0.0)
+        report.max_drift.append(float(drift.max()) if drift.numel() else 0.0)
         over = torch.nonzero(drift > s.sigma_of(layer)).flatten()
-        over_sigma.append(over.numel())
+        report.over_sigma.append(over.numel())  # how many a cap leaves drifted, with split
         cap = s.split_cap(layer)
         units = over
         if cap is not None and over.numel() > cap:
             units = over[drift[over].argsort(descending=True)[:cap]].sort().values
         unsplit = over[~torch.isin(over, units)]  # past sigma, left unsplit by the cap
-        pulled_back.append(pull_back_unsplit(s, layer, drift, unsplit, prev[layer]))
+        report.pulled_back.append(pull_back_unsplit(s, layer, drift, unsplit, prev[layer]))
         duplicate_units(net, t, layer, units, prev[layer])
-        copies.append(units.numel())
+        report.split.append(units.numel())
         originals.append(units)
-    report.split = copies
-    report.over_sigma = over_sigma
-    report.pulled_back = pulled_back
-    report.max_drift = drift_max
-    if sum(copies) or sum(pulled_back):
-        fresh, trunk_masks = ops.task_unit_masks(net, t)
-        # The originals stay what duplicate_units made them: W^{t-1} on old inputs, nothing
-        # from task-t units, and unread by head t (the copy carries the task's weights).
-        trunk_masks = [m.contiguous() for m in trunk_masks]  # conv masks are expanded views
-        for mask, units in zip(trunk_masks, originals, strict=True):
-            mask[units] = False
-        top = net.num_layers - 1
-        head_mask = torch.ones_like(net.head_weights[t], dtype=torch.bool)
-        head_mask[:, net.unit_columns(top, originals[top], t)] = False
-        with net.frozen_old_units(t):
-            s.run_phase(
-                "split_retrain",
-                t,
-                train,
-                val,
-                report,
-                trunk_masks,
-                fresh,
-                head_mask,
-                max_iters=s.cfg.split_iters,
-                data=OldFirstLayerData.usable(s, t, train, val),
-            )
-    return copies
+    return originals
+
+
+def retrain_task_units(
+    s: DENStrategy,
+    t: int,
+    train: Split,
+    val: Split,
+    originals: list[torch.Tensor],
+    report: DENTaskReport,
+) -> None:
+    """Retrain the units of task t (copies and expansion units) and every weight leaving
+    them; ``originals`` (the split units) stay what :func:`duplicate_units` made them."""
+    net = s.net
+    fresh, trunk_masks = ops.task_unit_masks(net, t)
+    # The originals stay: W^{t-1} on old inputs, nothing from task-t units, and unread by
+    # head t (the copy carries the task's weights).
+    trunk_masks = [m.contiguous() for m in trunk_masks]  # conv masks are expanded views
+    for mask, units in zip(trunk_masks, originals, strict=True):
+        mask[units] = False
+    top = net.num_layers - 1
+    head_mask = torch.ones_like(net.head_weights[t], dtype=torch.bool)
+    head_mask[:, net.unit_columns(top, originals[top], t)] = False
+    with net.frozen_old_units(t):
+        s.run_phase(
+            "split_retrain",
+            t,
+            train,
+            val,
+            report,
+            trunk_masks,
+            fresh,
+            head_mask,
+            max_iters=s.cfg.split_iters,
+            data=OldFirstLayerData.usable(s, t, train, val),
+        )

@@ -232,27 +232,14 @@ class DENStrategy(Strategy):
         to differentiating the penalty, without its graph), so the phase's logged training
         loss is the data loss."""
         net = self.net
-        weights, biases = list(net.weights), list(net.biases)
-        head_w, head_b = net.head_parameters(t)
-        trunk_masks = trunk_masks or [None] * len(weights)
-        bias_masks = bias_masks or [None] * len(biases)
-        params = [*weights, *biases, head_w, head_b]
-        masks = [*trunk_masks, *bias_masks, head_mask, None]
-        float_masks = [
-            None if m is None else m.to(p.dtype) for p, m in zip(params, masks, strict=True)
-        ]
-        # The proximal step reuses the float masks: a bool mask would be converted to float
-        # on every step (a copy of each weight matrix's size), with the same result.
-        n = len(weights)
-        l1_targets = [(w, m) for w, m in zip(weights, float_masks[:n], strict=True)] + [
-            (head_w, float_masks[-2])
-        ]
-        lam = self.cfg.lam
+        params, float_masks, l1_targets = self._phase_parameters(
+            t, trunk_masks, bias_masks, head_mask
+        )
         pull = None
-        if pull_to is not None and lam > 0:
+        if pull_to is not None and self.cfg.lam > 0:
 
             def pull() -> None:
-                ops.add_l2_to_previous_grad_(net, pull_to, lam)
+                ops.add_l2_to_previous_grad_(net, pull_to, self.cfg.lam)
 
         loss = val_loss = self.data_loss(net, t)
         if data is not None:
@@ -270,10 +257,33 @@ class DENStrategy(Strategy):
             grad_hook=pull,
             max_iters=max_iters,
         )
-        # The widths a phase trained at: what den.bench's full-run accounting times its bare
-        # twin at (experiments/bench/full_run.py).
+        # The widths a phase trained at: what a full-run accounting times its bare twin at.
         report.phases[name] = {**result.as_dict(), "widths": net.widths()}
         return result
+
+    def _phase_parameters(
+        self,
+        t: int,
+        trunk_masks: list[torch.Tensor | None] | None,
+        bias_masks: list[torch.Tensor | None] | None,
+        head_mask: torch.Tensor | None,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor | None], list[ops.ProxTarget]]:
+        """Trunk weights, biases and head ``t``; their gradient masks as floats (None =
+        free); the L1 targets: every weight with its mask (biases are not connections)."""
+        weights, biases = list(self.net.weights), list(self.net.biases)
+        head_w, head_b = self.net.head_parameters(t)
+        trunk_masks = trunk_masks or [None] * len(weights)
+        bias_masks = bias_masks or [None] * len(biases)
+        params = [*weights, *biases, head_w, head_b]
+        masks = [*trunk_masks, *bias_masks, head_mask, None]
+        float_masks = [
+            None if m is None else m.to(p.dtype) for p, m in zip(params, masks, strict=True)
+        ]
+        # The proximal step reuses the float masks: a bool mask would be converted to float
+        # on every step (a copy of each weight matrix's size), with the same result.
+        n = len(weights)
+        l1_targets = [(w, m) for w, m in zip(weights, float_masks[:n], strict=True)]
+        return params, float_masks, [*l1_targets, (head_w, float_masks[-2])]
 
 
 def _timed(report: DENTaskReport, step: str, fn: Callable[[], T]) -> T:

@@ -1,0 +1,371 @@
+"""Reading finished runs and grouping them: the torch-free half of ``python -m den.compare``.
+
+A run is its ``results.json``. Files that are not den results files are named and skipped;
+runs still in progress or that died are listed apart. Runs are split into one
+:class:`Section` per stream (methods are only ranked against runs of the same stream), and
+inside a section into one :class:`Group` per method and setting (typically several seeds).
+Every figure of a run comes from :mod:`den.engine.metrics`, the same functions that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from den.engine import metrics
+
+
+class CompareError(Exception):
+    """Nothing to compare, or bad arguments: printed as one paragraph, exit status 2."""
+
+
+class Metric(NamedTuple):
+    """What ``--metric`` ranks and plots by: keys into results.json and a table column key."""
+
+    matrix: str  # results key of the [T, T] matrix, row i = after task i
+    final: str  # key in results["final"]: the average after the last task
+    learned: str  # table column key: mean of the matrix's diagonal
+    name: str  # in plot titles and the report
+
+
+METRICS = {
+    "acc": Metric("acc_matrix", "avg_acc", "learned_acc", "accuracy"),
+    "auroc": Metric("auroc_matrix", "avg_auroc", "learned_auroc", "AUROC"),
+}
+
+# (column key, title, format): the report table, in order; see run_values for each key
+HEAD_COLUMNS = (
+    ("avg_acc", "avg acc", "{:.4f}"),
+    ("learned_acc", "acc when learned", "{:.4f}"),  # mean of R[j][j]: plasticity
+    ("avg_auroc", "avg AUROC", "{:.4f}"),
+    ("learned_auroc", "AUROC when learned", "{:.4f}"),
+)
+TRANSFER_COLUMNS = {  # backward transfer and forgetting of the metric the report ranks by
+    "acc": (("bwt", "BWT", "{:+.4f}"), ("forgetting", "forgetting", "{:.4f}")),
+    "auroc": (
+        ("auroc_bwt", "BWT (AUROC)", "{:+.4f}"),
+        ("auroc_forgetting", "forgetting (AUROC)", "{:.4f}"),
+    ),
+}
+TAIL_COLUMNS = (
+    ("capacity", "capacity", "{:.2f}"),  # stored parameters / one base network
+    ("nonzero_capacity", "non-zero capacity", "{:.2f}"),  # shown when runs record it
+    ("wall_time_s", "wall s", "{:.0f}"),
+    ("peak_rss_mib", "peak MiB", "{:.0f}"),  # largest resident memory of the run's processes
+)
+OPTIONAL_COLUMNS = ("nonzero_capacity",)  # left out of a table where no run has them
+
+
+def table_columns(metric: str) -> tuple[tuple[str, str, str], ...]:
+    """The report table's columns when ranking by ``metric``."""
+    return (*HEAD_COLUMNS, *TRANSFER_COLUMNS[metric], *TAIL_COLUMNS)
+
+
+# summary.csv keeps every column whatever the metric, so its header never changes
+CSV_KEYS = tuple(dict.fromkeys(k for m in TRANSFER_COLUMNS for k, _, _ in table_columns(m)))
+
+# keys a complete results.json must have for a report
+REQUIRED_KEYS = ("config", "final", "acc_matrix", "auroc_matrix", "tasks_done")
+
+
+# ------------------------------------------------------------------------------ reading runs
+@dataclass
+class Found:
+    """What the given paths hold."""
+
+    complete: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+    incomplete: list[Path] = field(default_factory=list)  # running, failed, interrupted
+    bad: list[tuple[Path, str]] = field(default_factory=list)  # (file, what is wrong)
+
+
+def read_results(file: Path) -> dict[str, Any]:
+    """The content of one results.json; ValueError naming what is wrong with it."""
+    try:
+        results = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot be read ({err.strerror or err})") from err
+    except json.JSONDecodeError as err:
+        raise ValueError(f"is not valid JSON ({err})") from err
+    if not isinstance(results, dict):
+        raise ValueError(f"holds a JSON {type(results).__name__}, not a den results object")
+    if not isinstance(results.get("config"), dict):
+        raise ValueError("has no 'config' (not written by den.train)")
+    if results.get("status") == "complete":
+        missing = [k for k in REQUIRED_KEYS if k not in results]
+        if missing:
+            raise ValueError(f"lacks {', '.join(missing)}")
+        for key in ("acc_matrix", "auroc_matrix"):
+            if not lower_triangle(results[key], results["tasks_done"]):
+                raise ValueError(f"has no [tasks_done x tasks_done] {key} of numbers")
+    return results
+
+
+def lower_triangle(matrix: Any, size: Any) -> bool:
+    """Whether ``matrix`` has ``size`` rows with numbers at and below the diagonal."""
+    if not isinstance(size, int) or size < 1 or not isinstance(matrix, list):
+        return False
+    if len(matrix) != size:
+        return False
+    return all(
+        isinstance(row, list)
+        and len(row) > i
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in row[: i + 1])
+        for i, row in enumerate(matrix)
+    )
+
+
+def find_runs(paths: Sequence[str | Path]) -> Found:
+    """Every results.json under ``paths`` (directories are searched recursively), sorted."""
+    found = Found()
+    files: set[Path] = set()
+    for path in map(Path, paths):
+        if not path.exists():
+            raise CompareError(
+                f"{path} does not exist. Fix: pass a multirun directory, run directories "
+                "or results.json files."
+            )
+        files |= set(path.rglob("results.json")) if path.is_dir() else {path}
+    for file in sorted(files):
+        try:
+            results = read_results(file)
+        except ValueError as err:
+            print(f"Warning: skipped {file}: it {err}", file=sys.stderr)
+            found.bad.append((file, str(err)))
+            continue
+        if results.get("status") == "complete":
+            found.complete.append((file.parent, results))
+        else:
+            found.incomplete.append(file.parent)
+    return found
+
+
+def find_wandb_runs(path: str, group: str | None) -> Found:
+    """The same as :func:`find_runs`, from the W&B API: runs of ``ENTITY/PROJECT`` (in
+    ``group``) whose summary holds the ``results`` that :class:`den.loggers.wandb.WandbLogger`
+    stores at the end of a run."""
+    from den.utils.wandb_key import has_wandb_key
+
+    if not has_wandb_key():
+        raise CompareError(
+            "--wandb reads runs from the W&B servers, which needs an API key. Fix: set "
+            "WANDB_API_KEY or run `wandb login`; for offline runs, pass their run directories "
+            "instead (python -m den.compare outputs/multirun/...)."
+        )
+    import wandb
+
+    filters = {"group": group} if group else None
+    found = Found()
+    try:
+        api_runs = list(wandb.Api().runs(path, filters=filters))
+    except (ValueError, wandb.errors.Error) as err:
+        raise CompareError(
+            f"W&B could not list the runs of {path!r} ({err}). Fix: pass --wandb ENTITY/PROJECT "
+            "of a project you can read, and check the network."
+        ) from err
+    for run in api_runs:
+        where = Path(f"wandb:{path}/{run.id}")
+        results = dict(run.summary.get("results") or {})
+        if run.state != "finished" or not results:
+            found.incomplete.append(where)
+            continue
+        config = {k: v for k, v in dict(run.config).items() if not k.startswith("_")}
+        found.complete.append((where, {**results, "status": "complete", "config": config}))
+    return found
+
+
+# ------------------------------------------------------------------------------ figures of a run
+def learned(matrix: list[list[float | None]]) -> float:
+    """Mean of the diagonal: each task's value right after it was learned."""
+    return statistics.fmean(float(matrix[j][j]) for j in range(len(matrix)))
+
+
+def run_values(results: dict[str, Any]) -> dict[str, float]:
+    """Every table/CSV column of one run (NaN where the run does not record it)."""
+    final = results.get("final", {})
+    out = {key: float(final.get(key, math.nan)) for key in ("avg_acc", "avg_auroc")}
+    out["learned_acc"] = learned(results["acc_matrix"])
+    out["learned_auroc"] = learned(results["auroc_matrix"])
+    out["bwt"] = float(final.get("bwt", metrics.backward_transfer(results["acc_matrix"])))
+    out["forgetting"] = float(final.get("forgetting", metrics.forgetting(results["acc_matrix"])))
+    out["auroc_bwt"] = metrics.backward_transfer(results["auroc_matrix"])  # older runs lack the key
+    out["auroc_forgetting"] = metrics.forgetting(results["auroc_matrix"])
+    out["capacity"] = float(final.get("capacity", math.nan))
+    out["nonzero_capacity"] = float(final.get("nonzero_capacity", math.nan))
+    out["wall_time_s"] = float(results.get("wall_time_s", math.nan))
+    peak = results.get("peak_rss_mib")  # not recorded by runs older than the key
+    out["peak_rss_mib"] = float(peak) if peak else math.nan
+    return out
+
+
+def average_curve(results: dict[str, Any], metric: str) -> list[float]:
+    """Average over the tasks seen after each task: [T] (row i of the matrix, tasks <= i)."""
+    matrix = results[METRICS[metric].matrix]
+    return [statistics.fmean(float(v) for v in row[: i + 1]) for i, row in enumerate(matrix)]
+
+
+def config_value(results: dict[str, Any], dotted: str) -> Any:
+    node: Any = results.get("config", {})
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise CompareError(
+                f"--label {dotted}: a run has no config key {dotted!r}. Fix: pass a dotted key "
+                "of the runs' config (e.g. strategy.lam), or --label auto."
+            )
+        node = node[part]
+    return node
+
+
+def method_of(results: dict[str, Any]) -> str:
+    """The strategy config chosen (results.json's ``method``); ``strategy.name`` for runs
+    recorded before the key."""
+    return str(results.get("method") or results.get("config", {}).get("strategy", {}).get("name"))
+
+
+# ------------------------------------------------------------------------------ sections, groups
+# Config keys that never make two runs different experiments.
+RUN_ONLY_KEYS = (
+    "seed",
+    "paths",
+    "resume",
+    "threads",
+    "device",
+    "logger",
+    "trainer.progress",
+    "stream.root",  # where the data lives, not which data
+    "stream.download",
+    "stream.source",  # torchvision files or the same images as a folder
+)
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, str]:
+    """{dotted key: JSON text of the value} of a nested config."""
+    if not isinstance(node, dict):
+        return {prefix: json.dumps(node)}
+    out: dict[str, str] = {}
+    for key, value in node.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _kept(key: str) -> bool:
+    return not any(key == r or key.startswith(r + ".") for r in RUN_ONLY_KEYS)
+
+
+def experiment_key(results: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The resolved config without what only distinguishes runs of one experiment."""
+    flat = flatten(results.get("config", {}))
+    return tuple(sorted((k, v) for k, v in flat.items() if _kept(k)))
+
+
+def stream_key(results: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The stream's config: runs are only ranked against runs with the same one."""
+    return tuple((k, v) for k, v in experiment_key(results) if k.startswith("stream."))
+
+
+@dataclass
+class Group:
+    """The runs of one method and setting in one section (typically several seeds)."""
+
+    label: str
+    method: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    dirs: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Section:
+    """The runs of one stream: one table, one set of plots."""
+
+    title: str
+    slug: str
+    groups: list[Group] = field(default_factory=list)
+    table: Any = None  # pandas DataFrame: one row per group
+
+
+def split_sections(runs: list[tuple[Path, dict]], label_key: str = "auto") -> list[Section]:
+    """One section per stream config, in the order its first run appears."""
+    by_stream: dict[Any, list[tuple[Path, dict]]] = {}
+    for run_dir, results in runs:
+        by_stream.setdefault(stream_key(results), []).append((run_dir, results))
+    sections = []
+    for members in by_stream.values():
+        first = members[0][1]
+        stream = first.get("stream") or first["config"].get("stream", {}).get("name", "stream")
+        experiments = sorted({str(r.get("experiment", "")) for _, r in members} - {""})
+        title = f"{stream}, {first['tasks_done']} tasks"
+        if experiments and experiments != [stream]:
+            title += f" (experiment {', '.join(experiments)})"
+        sections.append(Section(title, str(stream), group_runs(members, label_key)))
+    slugs = [s.slug for s in sections]
+    for section in sections:  # two configs of one stream (e.g. sample counts) stay apart
+        if slugs.count(section.slug) > 1:
+            section.slug += f"_{slugs[: sections.index(section)].count(section.slug) + 1}"
+            slugs = [s.slug for s in sections]
+    return sections
+
+
+def group_runs(runs: list[tuple[Path, dict]], label_key: str = "auto") -> list[Group]:
+    """Groups in the order their first run appears.
+
+    ``auto``: runs of one method with the same config up to the seed form a group named by
+    the method; groups of one method with different settings get the (at most three) keys
+    they differ in appended. Any other value is a dotted config key whose value names the
+    group.
+    """
+    if label_key != "auto":
+        groups: dict[str, Group] = {}
+        for run_dir, results in runs:
+            label = json.dumps(config_value(results, label_key)).strip('"')
+            group = groups.setdefault(label, Group(label, method_of(results)))
+            group.runs.append(results)
+            group.dirs.append(run_dir)
+        return list(groups.values())
+    by_key: dict[Any, Group] = {}
+    for run_dir, results in runs:
+        key = (method_of(results), experiment_key(results))
+        group = by_key.setdefault(key, Group(key[0], key[0]))
+        group.runs.append(results)
+        group.dirs.append(run_dir)
+    for (method, config), group in by_key.items():
+        twins = [dict(c) for m, c in by_key if m == method and c != config]
+        if not twins:
+            continue
+        mine = dict(config)
+        differs = sorted(
+            {k for t in twins for k in set(t) | set(mine) if t.get(k) != mine.get(k)}
+            - {"strategy.name"}
+        )
+        shown = [f"{k.rsplit('.', 1)[-1]}={mine[k]}" for k in differs if k in mine]
+        extra = f", +{len(shown) - 3} more" if len(shown) > 3 else ""
+        if shown:
+            group.label = f"{method} ({', '.join(shown[:3])}{extra})".replace('"', "")
+    return list(by_key.values())
+
+
+# ------------------------------------------------------------------------------ statistics
+T_95 = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23)  # t(0.975, df = 1..10)
+
+
+def confidence(values: list[float]) -> tuple[float, float]:
+    """(mean, half-width of the 95% confidence interval of the mean; 0 for one value)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, 0.0
+    t = T_95[len(values) - 2] if len(values) - 1 <= len(T_95) else 1.96
+    return mean, t * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def mean_matrix(group: Group, metric: str) -> list[list[float | None]]:
+    """Element-wise mean of the group's matrices [T, T]; None above the diagonal."""
+    mats = [r[METRICS[metric].matrix] for r in group.runs]
+    size = min(len(m) for m in mats)
+    return [
+        [statistics.fmean(float(m[i][j]) for m in mats) if j <= i else None for j in range(size)]
+        for i in range(size)
+    ]
