@@ -205,12 +205,21 @@ def _config_keys(view: dict[str, Any]) -> dict[str, str]:
 
 def swept_keys(sections: list[Any]) -> list[str]:
     """Config keys whose value differs between two settings of one stream that both have the
-    key (a baseline without DEN's keys, or a run older than an option, sweeps nothing)."""
+    key (a baseline without DEN's keys, or a run older than an option, sweeps nothing), plus
+    the keys one setting lacks and another has where that alone tells two settings apart."""
     keys: set[str] = set()
     for section in sections:
         configs = [_config_keys(group.runs[0]) for group in section.groups]
         every = set().union(*configs)
         keys |= {k for k in every if len({c[k] for c in configs if k in c}) > 1}
+    for section in sections:
+        seen: dict[tuple, dict[str, str]] = {}
+        for group in section.groups:
+            config = _config_keys(group.runs[0])
+            name = (method_of(group.runs[0]), *(config.get(k, ABSENT) for k in sorted(keys)))
+            twin = seen.setdefault(name, config)
+            if twin is not config:  # same values of the swept keys: add what tells them apart
+                keys |= {k for k in set(twin) | set(config) if twin.get(k) != config.get(k)}
     return sorted(keys)
 
 
@@ -277,7 +286,7 @@ def build_settings(
                 raise ChooseError(
                     f"two settings of stream {section.title} look the same by "
                     f"{', '.join(keys) or 'their method'}. Fix: name the keys that tell them "
-                    "apart with --keys, or leave --keys out."
+                    "apart with --keys."
                 )
             setting.scores[section.slug] = score(group, metrics[section.slug], project_to)
     return sorted(settings.values(), key=_sort_key)

@@ -257,3 +257,11 @@ def test_the_command_imports_no_torch(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_key_only_some_runs_record_still_tells_settings_apart(tmp_path, capsys):
+    """Runs older than an option lack its key: a setting that sets it is still its own."""
+    write_run(tmp_path / "old", {"l1": 0.1}, val_acc=0.90)
+    write_run(tmp_path / "new", {"l1": 0.1, "keep_zeros": True}, val_acc=0.91)
+    status, out, label = chosen(capsys, tmp_path, *BUDGETS)
+    assert label == "den_x, keep_zeros=true" and "den_x, keep_zeros=– |" in out
