@@ -52,6 +52,7 @@ from typing import Any
 
 from den.compare import (
     CompareError,
+    Group,
     experiment_key,
     find_runs,
     method_of,
@@ -275,20 +276,30 @@ def stream_metric(section: Any, metric: str) -> str:
 def build_settings(
     sections: list[Any], keys: list[str], metrics: dict[str, str], project_to: int | None
 ) -> list[Setting]:
+    """One setting per method and values of ``keys``; the groups of one stream that agree on
+    them (possible with ``--keys``) are pooled as seeds of one setting."""
     settings: dict[tuple, Setting] = {}
+    members: dict[tuple, dict[str, Any]] = {}  # setting key -> stream slug -> pooled group
     for section in sections:
         for group in section.groups:
             config = _config_keys(group.runs[0])
             values = {k: config.get(k, ABSENT) for k in keys}
             method = method_of(group.runs[0])
-            setting = settings.setdefault((method, tuple(values.items())), Setting(method, values))
-            if section.slug in setting.scores:
-                raise ChooseError(
-                    f"two settings of stream {section.title} look the same by "
-                    f"{', '.join(keys) or 'their method'}. Fix: name the keys that tell them "
-                    "apart with --keys."
+            key = (method, tuple(values.items()))
+            settings.setdefault(key, Setting(method, values))
+            pooled = members.setdefault(key, {}).get(section.slug)
+            if pooled is None:
+                members[key][section.slug] = Group(
+                    group.label, method, [*group.runs], [*group.dirs]
                 )
-            setting.scores[section.slug] = score(group, metrics[section.slug], project_to)
+            else:
+                pooled.runs.extend(group.runs)
+                pooled.dirs.extend(group.dirs)
+    for key, setting in settings.items():
+        for section in sections:
+            if section.slug in members[key]:
+                group = members[key][section.slug]
+                setting.scores[section.slug] = score(group, metrics[section.slug], project_to)
     return sorted(settings.values(), key=_sort_key)
 
 

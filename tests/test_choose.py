@@ -265,3 +265,14 @@ def test_a_key_only_some_runs_record_still_tells_settings_apart(tmp_path, capsys
     write_run(tmp_path / "new", {"l1": 0.1, "keep_zeros": True}, val_acc=0.91)
     status, out, label = chosen(capsys, tmp_path, *BUDGETS)
     assert label == "den_x, keep_zeros=true" and "den_x, keep_zeros=– |" in out
+
+
+def test_keys_name_the_setting_and_pool_the_runs_that_agree_on_them(tmp_path, capsys):
+    """With --keys, runs that differ only elsewhere (an option one seed's code lacked) are
+    seeds of one setting."""
+    write_run(tmp_path / "a0", {"l1": 0.1}, val_acc=0.95, seed=0)
+    write_run(tmp_path / "a1", {"l1": 0.1, "patience": None}, val_acc=0.85, seed=1)
+    write_run(tmp_path / "b0", {"l1": 0.2}, val_acc=0.91, seed=0)
+    status, out, label = chosen(capsys, tmp_path, *BUDGETS, "--keys", "l1")
+    assert label == "den_x, l1=0.2"
+    assert "| `a0`, `a1` | 0.9000 |" in out
