@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_readme_commands import bash_commands
 
 from conftest import REPO_ROOT
 
@@ -27,30 +28,10 @@ EXPERIMENTS = REPO_ROOT / "experiments"
 STUDIES = ("pmnist_baselines", "split_cifar10", "cifar10_binary", "pmnist_pareto")
 
 
-def bash_lines(readme: Path) -> list[str]:
-    """The commands of the README's ```bash blocks, continuation lines joined, comments
-    dropped."""
-    lines, block, current = [], False, ""
-    for raw in readme.read_text().splitlines():
-        if raw.startswith("```"):
-            block = raw.strip() == "```bash" and not block
-            continue
-        if not block:
-            continue
-        text = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-        if not text and not current:
-            continue
-        current += " " + text.rstrip("\\").strip() if current else text.rstrip("\\").strip()
-        if not text.endswith("\\"):
-            lines.append(current)
-            current = ""
-    return lines
-
-
 def regeneration(study: str) -> tuple[list[list[str]], list[tuple[str, str]]]:
     """(the den.* commands that write into outputs/, the cmp pairs) of a study's README."""
     commands, pairs = [], []
-    for line in bash_lines(EXPERIMENTS / study / "README.md"):
+    for line in bash_commands(EXPERIMENTS / study / "README.md"):
         argv = shlex.split(line)
         if argv[:2] == ["python", "-m"] and argv[2].startswith("den.") and "--out" in argv:
             commands.append(argv)
