@@ -3,12 +3,11 @@
 Every case is a function ``case(env) -> str`` that provokes one mistake or fault the way a
 user (or a full disk, a signal, a second process) would, asserts what must hold (no training
 with the bad value, no lost or duplicated data, no temporary file left, no traceback) and
-returns the message the user gets. ``tests/test_fault_battery.py`` runs them all;
-``experiments/reliability/run_battery.py`` writes the table of messages.
+returns the message the user gets. ``tests/test_fault_battery.py`` runs them all.
 
 Cases run in-process through Hydra's compose API and :func:`den.train.run` (a fraction of a
 second each) unless they need a real process: signals, two processes, another user.
-``item`` is the number of the list in issue 19 the case checks (0 = beyond that list).
+``item`` is the number of the reliability checklist item the case checks (0 = beyond it).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def test_cifar_experiments_use_conv_den_with_augmentation(experiment):
     cfg = config(experiment)
     assert cfg.model.name == "lenet" and cfg.model.arch == "conv"
     # sigma_conv 0.01, not the paper's 0.02: chosen on validation with unsplit_drift restore
-    # (experiments/cifar10/unsplit_drift)
+    # (docs/decisions.md#den_cifar_sparsesigma_conv)
     assert cfg.strategy.name == "den" and cfg.strategy.sigma_conv == 0.01
     assert cfg.strategy.unsplit_drift == "restore"
     assert cfg.strategy.split_train  # the paper's split-training phase (Eq. 4) on every stream
@@ -51,8 +51,8 @@ def test_cifar_experiments_use_conv_den_with_augmentation(experiment):
 
 
 def test_every_cifar_experiment_runs_the_one_sparse_den_chosen_on_validation():
-    """One DEN setting for every CIFAR stream (den_cifar_sparse, chosen on validation in
-    experiments/cifar10/l1_choice), not a setting per dataset."""
+    """One DEN setting for every CIFAR stream (den_cifar_sparse, chosen on validation:
+    docs/decisions.md), not a setting per dataset."""
     chosen = config("split_cifar10", "strategy=den_cifar_sparse").strategy
     assert chosen.prox_scale == "lr" and chosen.keep_zeros  # the sparse DEN
     for experiment in ("split_cifar10", "cifar10_binary", "split_cifar100"):
@@ -104,8 +104,8 @@ def test_alexnet_builds_for_every_strategy_config(tiny_imagefolder_root, tmp_pat
 
 
 def test_split_cifar100_runs_ten_class_tasks_with_conv_den(tmp_path):
-    """CIFAR-100 is not on this machine: its stream runs on a 100-class image folder of
-    CIFAR-100's shape, through the same entry point a user with the data takes."""
+    """Split CIFAR-100 runs on a 100-class image folder of CIFAR-100's shape, through the same
+    entry point a user with the data takes."""
     root = write_tiny_imagefolder_100(tmp_path / "cifar100")
     results = run_growing_den(
         "split_cifar100", root, tmp_path / "run", "stream.num_tasks=2", "stream.val_size=100"
@@ -122,25 +122,3 @@ def test_split_cifar100_runs_ten_class_tasks_with_conv_den(tmp_path):
     first_widths = results["tasks"][0]["report"]["widths"]
     assert second["widths"] == [w + g for w, g in zip(first_widths, grown, strict=True)]
     assert second["phases"]["split_train"]["steps"] > 0  # the paper's Eq. 4 before splitting
-
-
-def test_cifar100_standin_is_ten_tasks_of_disjoint_cifar10_images(tiny_imagefolder_root, tmp_path):
-    """experiments/cifar10/make_cifar100_standin.py: 100 classes, task t = the t-th block of
-    every CIFAR-10 class, each stand-in class a link to images of its own class only."""
-    import importlib.util
-
-    path = REPO_ROOT / "experiments" / "cifar10" / "make_cifar100_standin.py"
-    spec = importlib.util.spec_from_file_location("make_cifar100_standin", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path / "standin"
-    assert module.make_standin(tiny_imagefolder_root, out) == {"train": 3, "test": 1}
-    classes = sorted(p.name for p in (out / "train").iterdir())
-    assert len(classes) == 100
-    assert {c.split("_", 1)[0] for c in classes[10:20]} == {"t1"}  # task 2 = block 1
-    seen: set[Path] = set()
-    for folder in (out / "train").iterdir():
-        targets = {link.resolve() for link in folder.iterdir()}
-        assert len(targets) == 3 and {t.parent.name for t in targets} == {folder.name[3:]}
-        assert not targets & seen  # no image in two stand-in classes
-        seen |= targets

@@ -1,8 +1,7 @@
-"""Issue 19's list and a battery beyond it: every bad input or fault of
+"""The reliability checklist and a battery beyond it: every bad input or fault of
 :mod:`fault_battery` ends in a message naming the key or file, never in a traceback, a hang,
 a run that ignores the bad value, or lost or duplicated data (each case asserts its own
-guarantee; here the message is checked too). The table with every message:
-experiments/reliability/README.md."""
+guarantee; here the message is checked too)."""
 
 from __future__ import annotations
 
