@@ -7,7 +7,7 @@ as in Chaudhry et al.). After a task, the memory is refilled so that every (task
 seen so far holds an equal share of ``buffer_size`` examples (the first pairs get the
 remainder): old pairs drop their last examples, new pairs get a random sample of the task's
 training data. The memory is counted apart from the network's capacity
-(``report.storage.buffer_examples``), as the issue asks.
+(``report.storage.buffer_examples``): the memory is storage, not network.
 """
 
 from __future__ import annotations

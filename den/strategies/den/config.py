@@ -35,12 +35,14 @@ class ExpansionLoss(StrEnum):
 
 @dataclass
 class DENConfig(StrategyConfig):
-    """DEN's hyperparameters: the paper's names, the DEN code's permuted-MNIST defaults."""
+    """DEN's hyperparameters: the paper's names, the authors' code's permuted-MNIST values.
+    Options that are neither the paper's nor the code's say so and link their evidence in
+    docs/decisions.md; docs/den.md#fidelity-table lists every departure."""
 
     name: str = "den"
     l1: float = 1e-5  # mu: L1 sparsity of every phase (code: l1_lambda)
-    # mu of conv filters; None = l1. Not in the paper or the code (both have one mu): the L1
-    # step on retrained old filters moved them past sigma_conv (experiments/cifar10/README.md)
+    # mu of conv filters; None = l1. Not in the paper or the code (one mu for every layer):
+    # docs/decisions.md#den_cifar_sparsel1_conv
     l1_conv: float | None = None
     l2: float = 1e-4  # weight decay of every phase (code: l2_lambda)
     gl: float = 1e-3  # gamma: group lasso on the new units of the expansion (code: gl_lambda)
@@ -48,46 +50,41 @@ class DENConfig(StrategyConfig):
     k: int = 10  # units added to every hidden layer by an expansion (code: ex_k)
     k_conv: int | None = None  # filters added to every conv layer by an expansion; None = k
     # Units an expansion adds to each layer, one entry per layer (conv layers first); None = k
-    # and k_conv. Not in the paper or the code (one k for every layer): on permuted MNIST a new
-    # permutation is learned by new first-layer units, and every second-layer unit costs a
-    # column per first-layer unit (experiments/pmnist/ceiling/README.md).
+    # and k_conv. Not in the paper or the code: docs/decisions.md#den_pmnistk_layers
     k_layers: list[int] | None = None
     tau: float = 0.01  # expand when the loss after selective retraining exceeds this (loss_thr)
     sigma: float = 0.05  # split fully connected units that drift more (code spl_thr; paper 0.002)
     sigma_conv: float = 0.02  # the same for conv filters (paper)
-    prox_scale: ProxScale = (
-        ProxScale.step
-    )  # step: threshold l1 per step (code) | lr: lr * l1 (textbook prox)
+    # step: threshold l1 per step (the code) | lr: lr * l1 (the textbook proximal step)
+    prox_scale: ProxScale = ProxScale.step
     head_l1: float | None = None  # L1 of the sparse head fit (step 1.1); None = l1
     head_fit_iters: int | None = None  # sparse head fit of step 1; None = trainer.max_iters
-    # Step budgets of the other phases; None = trainer.max_iters. Not in the paper or the code
-    # (both give every phase the same budget): a cost setting, chosen on validation
-    # (experiments/pmnist/budgets/README.md).
+    # Step budgets of the other phases, at most trainer.max_iters; None = trainer.max_iters.
+    # Not in the paper or the code (one budget for every phase), cost settings:
+    # docs/decisions.md#den_pmnistselective_iters
     selective_iters: int | None = None  # selective retraining of the subnetwork (step 1.3)
     expansion_iters: int | None = None  # training of the new units (step 2)
     split_iters: int | None = None  # split training and the retrain after a split (step 3)
     # Early-stopping patience (validation checks) of every phase after task 1; None =
-    # trainer.patience. Each phase pays the patience in steps that do not improve it, and DEN
-    # runs three or four phases per task where STL runs one (a cost setting, like the budgets).
+    # trainer.patience. A cost setting like the budgets: docs/decisions.md#den_pmnistpatience
     patience: int | None = None
     search_first_output_only: bool = False  # True = the code's search over head column 0 only
     split_train: bool = True  # train with lambda before measuring drift (paper Eq. 4)
     # True: run split training only when some old unit drifted past sigma in selective
-    # retraining (neither the paper nor the code: a cost saving, experiments/bench/README.md)
+    # retraining (neither the paper nor the code: it saves the phase)
     split_train_if_drifted: bool = False
     split_always: bool = True  # False = split only after an expansion (the code)
     max_split_per_layer: int | None = None  # cap, most drifted first (the code caps at k)
     # cap of conv layers; None = max_split_per_layer. Not in the paper or the code: a copied
-    # conv-2 filter also copies its columns into the first fully connected layer, so filters
-    # cost LeNet 64x the weights of a unit (experiments/bench/growth.py)
+    # conv-2 filter also copies its columns into the first fully connected layer.
+    # docs/decisions.md#den_cifar_sparsel1_gl_k_conv_max_split_conv
     max_split_conv: int | None = None
     # What happens to the old units a cap leaves unsplit past sigma: keep (their drift stays and
     # old tasks see it), project (moved back onto the sigma ball around W^{t-1}: the paper's
     # bound, that every unsplit unit drifted at most sigma, holds with the cap) or restore
     # (back to W^{t-1}, as the code's shallow copy does for every old unit). Not in the paper
-    # (it has no cap); only matters with a cap.
+    # (it has no cap): docs/decisions.md#den_cifar_sparseunsplit_drift
     unsplit_drift: UnsplitDrift = UnsplitDrift.keep
     keep_zeros: bool = False  # True: an old weight that is exactly 0 stays 0 (a pruned connection)
-    expansion_loss: ExpansionLoss = (
-        ExpansionLoss.train
-    )  # train | val: the data loss compared with tau
+    # train | val: the data loss compared with tau (docs/decisions.md#denexpansion_loss)
+    expansion_loss: ExpansionLoss = ExpansionLoss.train
