@@ -215,6 +215,12 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
 if __name__ == "__main__":
     # Run the task function of the importable module, not of __main__: launchers that pickle
     # it (joblib, submitit) can then send it by name to their worker processes.
+    from den.config.overrides import prepare_command_line
     from den.train import main as task_function
 
+    try:
+        sys.argv[1:] = prepare_command_line(sys.argv[1:])
+    except DenError as error:
+        print(f"\nError: {error}\n", file=sys.stderr)
+        sys.exit(error.exit_code)
     task_function()

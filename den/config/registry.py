@@ -95,8 +95,12 @@ class Registry(Generic[T]):
 
 
 def choices_hint(value: str, choices: list[str]) -> str:
-    """``did you mean X? use one of a, b, c`` (the first part when a choice is close)."""
-    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    """``did you mean X? use one of a, b, c`` (the first part when a choice is close: the
+    longest choice that ``value`` extends, as ``den`` for ``den_schema``, else the most
+    similar)."""
+    extended = [c for c in choices if str(value).startswith(c + "_")]
+    close = [max(extended, key=len)] if extended else []
+    close = close or difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]}? " if close else ""
     return f"{hint}use one of {', '.join(choices)}"
 

@@ -115,7 +115,9 @@ class TrainerConfig:
     weight_decay: float = 0.0  # coupled L2 (grad += wd * w), applied before gradient masks
     lr_decay: float = 1.0  # multiply the lr by this after every epoch (DEN code: 0.95)
     batch_size: int = 256
-    max_iters: int = 1000  # training steps per phase
+    max_iters: int = (
+        1000  # the most steps any phase runs (a strategy's phase budget can only lower it)
+    )
     eval_every: int = 100  # steps between validation-loss checks
     patience: int = 5  # early stop after this many checks without improvement; 0 = never
     min_delta: float = 0.0  # an improvement must beat the best loss by more than this

@@ -10,6 +10,7 @@ component package, whose modules register their own defaults as they are importe
 from __future__ import annotations
 
 import hashlib
+import re
 
 from omegaconf import OmegaConf
 
@@ -17,20 +18,19 @@ from den.config.registry import SCHEMA_GROUP, defaults_of, import_components, st
 from den.config.schema import FIXED_SECTIONS, SECTIONS, RunConfig
 
 
-def short_name(text: str, limit: int = 100) -> str:
-    """``text`` if at most ``limit`` characters, else its start plus a hash of the whole: a
-    job's overrides as a directory name that file systems accept (255 bytes) and that stays
-    unique (optuna's trials carry long floats)."""
-    if len(text) <= limit:
-        return text
-    digest = hashlib.sha1(text.encode()).hexdigest()[:10]
-    return f"{text[: limit - 11]}-{digest}"
+def job_name(method: str, seed: object, overrides: str) -> str:
+    """``<method>-s<seed>[-<hash>]``: a multirun job's folder and its W&B run name. The hash
+    (6 hex digits) is of the job's other overrides, so the seeds of one setting share it and
+    two settings of one method differ; the overrides themselves are in ``.hydra/``."""
+    setting = re.sub(r"(^|,)\+*(seed|strategy)=[^,]*", "", str(overrides)).strip(",")
+    digest = hashlib.sha1(setting.encode()).hexdigest()[:6] if setting else ""
+    return f"{str(method)[:24]}-s{seed}" + (f"-{digest}" if digest else "")
 
 
 def register_configs() -> None:
-    """Idempotent: the defaults of every schema, and the ``den_short`` resolver."""
-    if not OmegaConf.has_resolver("den_short"):
-        OmegaConf.register_new_resolver("den_short", short_name)
+    """Idempotent: the defaults of every schema, and the ``den_job`` resolver."""
+    if not OmegaConf.has_resolver("den_job"):
+        OmegaConf.register_new_resolver("den_job", job_name)
     from hydra.core.config_store import ConfigStore
 
     for section, schema in FIXED_SECTIONS.items():

@@ -17,6 +17,8 @@ import dataclasses
 import difflib
 import math
 import os
+import typing
+from enum import Enum
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -28,7 +30,7 @@ from omegaconf.errors import (
     ValidationError,
 )
 
-from den.config.registry import DATASETS, LOGGERS, STRATEGIES, STREAMS, Registry
+from den.config.registry import DATASETS, LOGGERS, STRATEGIES, STREAMS, Registry, choices_hint
 from den.config.schema import (
     FIXED_SECTIONS,
     SECTIONS,
@@ -101,27 +103,29 @@ def _typed_top_level(plain: dict[str, Any]) -> dict[str, Any]:
         if key not in fields:
             raise _unknown_key("", key, top[key], sorted(fields), plain)
     schema_node = OmegaConf.structured(RunConfig)
+    hints = typing.get_type_hints(RunConfig)
     for key, value in top.items():
         try:
             schema_node[key] = value
         except ValidationError as err:
-            raise _type_error(key, value, err) from None
+            raise _type_error(key, value, err, hints.get(key)) from None
     return {key: schema_node[key] for key in fields}
 
 
 def typed(section: str, node: dict[str, Any], schema: type) -> Any:
     """``node`` as an instance of the dataclass ``schema``: the schema's defaults under the
     values given; an unknown key, a wrong type or a missing value is a ConfigError."""
-    fields = {f.name for f in dataclasses.fields(schema)}
+    fields = {f.name: f for f in dataclasses.fields(schema)}
     for key, value in node.items():
         if key not in fields:
             raise _unknown_key(section, key, value, sorted(fields))
     base = OmegaConf.structured(schema)
+    hints = typing.get_type_hints(schema)
     for key, value in node.items():
         try:
             base[key] = value
         except (ValidationError, ConfigKeyError) as err:
-            raise _type_error(f"{section}.{key}", value, err) from None
+            raise _type_error(f"{section}.{key}", value, err, hints.get(key)) from None
     try:
         return OmegaConf.to_object(base)
     except MissingMandatoryValue as err:
@@ -153,20 +157,33 @@ def _unknown_key(
     )
 
 
-def _type_error(key: str, value: Any, err: Exception) -> ConfigError:
+def _type_error(key: str, value: Any, err: Exception, hint: Any = None) -> ConfigError:
+    """What a value of the wrong type or an unknown choice is told: the choices (and the
+    closest), or the type the setting takes."""
     text = _first_line(err)
     if "Invalid value" in text and "expected one of" in text:
         choices = text.split("expected one of", 1)[1].strip().strip("[]")
         names = [c.strip().strip("'") for c in choices.split(",")]
-        close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}? " if close else ""
-        return ConfigError(
-            key, value, "not one of the choices", f"{hint}use one of {', '.join(names)}"
-        )
-    expected = text.split("of type", 1)[1].strip() if "of type" in text else "another type"
-    return ConfigError(
-        key, value, f"must be of type {expected}", f"give {key} a value of that type"
-    )
+        return ConfigError(key, value, "not one of the choices", choices_hint(str(value), names))
+    kind = describe_type(hint) if hint is not None else "another type"
+    return ConfigError(key, value, f"must be {kind}", f"give {key} {kind}")
+
+
+def describe_type(hint: Any) -> str:
+    """``int | None`` -> ``an integer or null``, ``list[int]`` -> ``a list of integers``..."""
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = type(None) in typing.get_args(hint)
+    if typing.get_origin(hint) is list:
+        inner = describe_type(args[0]) if args else "values"
+        text = "a list of " + inner.removeprefix("an ").removeprefix("a ") + "s"
+    elif args and len(args) == 1:
+        text = describe_type(args[0])
+    elif isinstance(hint, type) and issubclass(hint, Enum):
+        text = "one of " + ", ".join(m.value for m in hint)
+    else:
+        text = words.get(hint, getattr(hint, "__name__", str(hint)))
+    return f"{text} or null" if optional else text
 
 
 def _first_line(err: Exception) -> str:

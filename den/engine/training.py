@@ -168,12 +168,14 @@ def train_phase(
         grad_hook: called under ``no_grad`` after the backward pass, before weight decay and
             masks: adds gradients known in closed form (DEN's L2 pull towards W^{t-1}) without
             building their autograd graph. Such a term is then not part of the logged loss.
-        max_iters: steps for this phase (default ``cfg.max_iters``).
+        max_iters: this phase's own budget (DEN's ``selective_iters``...); the phase runs
+            ``min(max_iters, cfg.max_iters)`` steps, ``cfg.max_iters`` without one.
         patience: validation checks without improvement before stopping (default
             ``cfg.patience``; 0 = no early stopping).
     """
     params = list(params)
-    max_iters = cfg.max_iters if max_iters is None else max_iters
+    # trainer.max_iters caps every phase; a strategy's own budget can only shorten it
+    max_iters = cfg.max_iters if max_iters is None else min(max_iters, cfg.max_iters)
     masks = list(grad_masks) if grad_masks is not None else [None] * len(params)
     if len(masks) != len(params):
         raise ValueError("grad_masks needs one entry per parameter")

@@ -9,13 +9,13 @@ results.json as ``method`` and used by W&B (job_type, tags) and ``den.compare`` 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import subprocess
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import den
+from den.config.store import job_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,11 +103,7 @@ def job_info(run: Any, output_dir: Path, device: str) -> dict[str, Any]:
     except ValueError:  # not started by Hydra (tests, notebooks)
         pass
     method = method_name(run)
-    setting = ",".join(
-        o for o in overrides.split(",") if o and not o.startswith(("seed=", "strategy="))
-    )
-    digest = hashlib.sha1(setting.encode()).hexdigest()[:6] if setting else ""
-    name = f"{method[:24]}-s{run.seed}" + (f"-{digest}" if digest else "")
+    name = job_name(method, run.seed, overrides)
     return {
         "group": f"{run.experiment}-{sweep_id if multirun else output_dir.name}",
         "job_type": method,
