@@ -47,13 +47,17 @@ register_configs()
 
 
 def run(cfg: RunConfig | DictConfig) -> dict[str, Any]:
-    """One run of a config (a composed one is validated first); returns the results dict
-    that was written to disk.
+    """One run of a config; a composed one (tests, notebooks) is validated first. Returns
+    the results dict that was written to disk."""
+    return train(cfg if isinstance(cfg, RunConfig) else validate_config(cfg))
+
+
+def train(run_cfg: RunConfig) -> dict[str, Any]:
+    """One run of a validated config; returns the results dict that was written to disk.
 
     The run directory is claimed first (:mod:`den.run.rundir`): one run per directory,
     reused only by ``resume``."""
     started = time.perf_counter()
-    run_cfg = cfg if isinstance(cfg, RunConfig) else validate_config(cfg)
     resume_from = resume_dir(run_cfg)
     output_dir = resume_from or Path(run_cfg.paths.output_dir)
     acquired = rundir.claim(output_dir, resuming=resume_from is not None)
@@ -199,7 +203,8 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
     asks for (``hydra.sweeper.objectives``: validation accuracy/AUROC, capacity), else the
     validation average accuracy (den/reports/objectives.py)."""
     try:
-        results = run(validated(cfg, _output_dir()))
+        run_cfg = validated(cfg, _output_dir())  # the one validation (or the callback's)
+        results = train(run_cfg)
     except DenError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
@@ -215,9 +220,14 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
 if __name__ == "__main__":
     # Run the task function of the importable module, not of __main__: launchers that pickle
     # it (joblib, submitit) can then send it by name to their worker processes.
+    from den.config.help import help_page
+    from den.config.overrides import CONFIG_DIR as CONF
     from den.config.overrides import prepare_command_line
     from den.train import main as task_function
 
+    if not sys.argv[1:] or {"--help", "-h"} & set(sys.argv[1:]):
+        print(help_page(CONF))  # den's page, not Hydra's (which lists the schema groups)
+        sys.exit(0)
     try:
         sys.argv[1:] = prepare_command_line(sys.argv[1:])
     except DenError as error:

@@ -458,7 +458,7 @@ def signal_in_task_1(signals: tuple[int, ...]) -> Callable[[Env], str]:
             run_dir=run_dir,
             popen=True,
         )
-        wait_for_log(run_dir, "task 1/2", proc)
+        wait_for_log(run_dir, "task 1 of 2", proc)
         time.sleep(0.5)
         for sig in signals:
             proc.send_signal(sig)
@@ -636,8 +636,7 @@ def wandb_timeout_message(env: Env) -> str:
 
     from omegaconf import OmegaConf
 
-    from den.config.schema import WandbLoggerConfig
-    from den.loggers.wandb import WandbLogger
+    from den.loggers.wandb import WandbLogger, WandbLoggerConfig
 
     logger = WandbLogger.__new__(WandbLogger)
     logger.cfg = OmegaConf.structured(WandbLoggerConfig(init_timeout=5.0))

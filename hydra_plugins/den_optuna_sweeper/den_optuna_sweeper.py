@@ -168,13 +168,15 @@ class DenOptunaSweeper(Sweeper):
         by_key: dict[str, Override] = {}
         lines = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
         for override in parser.parse_overrides(lines):
-            by_key[override.get_key_element()] = override
+            # by the plain key: python -m den.train passes settings as ++key=value
+            by_key[override.key_or_group] = override
         fixed, space = [], {}
         for key, override in by_key.items():
             if override.is_sweep_override():
                 space[key] = distribution_of(override)
             else:
-                fixed.append(f"{key}={override.get_value_element_as_str()}")
+                element = override.get_key_element()
+                fixed.append(f"{element}={override.get_value_element_as_str()}")
         if not space:
             raise SearchConfigError(
                 "hydra.sweeper.params is empty and no sweep override was given, so there is "
