@@ -51,3 +51,24 @@ def test_an_unknown_group_choice_is_refused_with_the_closest(arg, hint):
 def test_with_another_search_path_group_choices_are_left_to_hydra():
     args = ["hydra.searchpath=[file:///elsewhere]", "strategy=mine"]
     assert prepare_command_line(args) == args
+
+
+def test_help_lists_the_choices_and_no_schema():
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    for args in (["--help"], []):  # a bare python -m den.train shows the help too
+        proc = subprocess.run(
+            [sys.executable, "-m", "den.train", *args],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        page = proc.stdout
+        assert "+experiment=NAME" in page and "den_pmnist" in page and "debug=NAME" in page
+        assert "schema" not in page and "powered by Hydra" not in page
+        assert max(len(line) for line in page.splitlines()) <= 100
