@@ -36,8 +36,9 @@ from den.run.checkpoint import read_checkpoint, restore, save_checkpoint, saved_
 from den.run.loop import learn_stream
 from den.run.preflight import validated
 from den.run.provenance import config_record, job_info, method_name, versions
-from den.run.record import RunRecord, print_summary, write_metrics
+from den.run.record import RunRecord, write_metrics
 from den.run.resume import check_resume_config, resume_dir
+from den.run.summary import print_summary
 from den.strategies.base import Strategy
 from den.utils.files import write_json_atomic
 from den.utils.interrupt import RunInterrupted, install_handlers

@@ -17,7 +17,7 @@ LAYERS = [
     ("den.reports",),  # torch-free: reads what runs wrote
     ("den.strategies", "den.loggers"),
     ("den.run",),
-    ("den.train", "den.compare", "den.pareto", "den.choose", "den.bench"),  # the entry points
+    ("den.train", "den.compare", "den.pareto", "den.choose", "den.bench", "den.dashboard"),
 ]
 
 

@@ -185,12 +185,15 @@ def test_pareto_search_finishes_continues_and_its_front_is_reported(
     front = pareto.load_front(sweep)
     assert not read  # loading and choosing the front read no test figure
     assert {t.number for t in front.pareto} == {t.number for t in study.best_trials}
+    monkeypatch.chdir(tmp_path)
     assert pareto.main([str(sweep)]) == 0
     chosen = sorted(front.pareto, key=lambda t: t.values["capacity"])
     assert read == [t.job_dir for t in chosen]
-    report = (sweep / "pareto.md").read_text()
-    assert (sweep / "pareto_front.png").stat().st_size > 10_000
-    assert len((sweep / "trials.csv").read_text().splitlines()) == 1 + 4
+    out = tmp_path / "outputs" / "pareto" / front.study_name  # never the sweep folder
+    assert not (sweep / "pareto.md").exists()
+    report = (out / "pareto.md").read_text()
+    assert (out / "pareto_front.png").stat().st_size > 10_000
+    assert len((out / "trials.csv").read_text().splitlines()) == 1 + 4
     for t in chosen:
         test_acc = read_results(study.trials[t.number])["final"]["avg_acc"]
         assert f"| {t.number} | {t.values['val_avg_acc']:.4g} |" in report

@@ -144,10 +144,13 @@ def test_offline_run_has_task_metrics_phase_losses_diagnostics_and_summary(multi
     for layer, width in enumerate(report["widths"], 1):
         assert per_task[-1][f"diagnostics/widths/layer{layer}"] == width
     assert per_task[-1]["diagnostics/nonzero_params"] == report["nonzero_params"]
-    # one loss curve per training phase on the train/step axis
-    phases = {k for row in run["history"] for k in row if k.endswith("/loss")}
-    assert {"train/sparse/loss", "train/expansion/loss"} <= phases
-    assert "train/loss" not in phases
+    # one key for every strategy's training loss, and the validation loss at each check,
+    # on the train/step axis; each phase's steps, seconds and losses on the task axis
+    keys = {k for row in run["history"] for k in row}
+    assert {"train/loss", "val/loss", "train/lr"} <= keys
+    assert not [k for k in keys if re.fullmatch(r"train/\w+/loss", k)]
+    assert per_task[-1]["phases/expansion/steps"] == report["phases"]["expansion"]["steps"]
+    assert per_task[-1]["phases/expansion/seconds"] == report["phases"]["expansion"]["seconds"]
     steps = [row["train/step"] for row in run["history"] if "train/step" in row]
     assert steps == sorted(steps) and len(steps) >= 2 * 30 // 10
     # every final metric as a summary key; the matrices as heatmap images
@@ -158,11 +161,48 @@ def test_offline_run_has_task_metrics_phase_losses_diagnostics_and_summary(multi
     assert summary["final/wall_time_s"] == pytest.approx(results["wall_time_s"])
     assert summary["final/peak_rss_mib"] == pytest.approx(results["peak_rss_mib"])
     assert summary["acc_matrix/_type"] == summary["auroc_matrix/_type"] == "image-file"
+    assert summary["final/acc_task1"] == pytest.approx(results["acc_matrix"][1][0])
+    # the matrices also as a table, one row per cell, so seeds can be averaged in W&B
+    assert summary["matrices/_type"] == "table-file" and summary["matrices/nrows"] == 3
     assert summary["results"]["acc_matrix"] == results["acc_matrix"]
     # results.json and the Hydra config as an artifact
-    [artifact] = run["artifacts"]
-    assert artifact["type"] == "run-results"
+    [artifact] = [a for a in run["artifacts"] if a["type"] == "run-results"]
     assert {"results.json", ".hydra/config.yaml", ".hydra/overrides.yaml"} <= artifact["files"]
+
+
+def test_every_key_the_dashboard_plots_is_logged(multirun):
+    """den.dashboard's workspace, built offline: runs grouped by method, and every metric of
+    its panels is a key a real run logs (the DEN section by DEN's runs)."""
+    from den.loggers.dashboard import panel_keys, workspace
+
+    view = workspace("entity", "project", group=f"pmnist-{multirun.name}", tasks=2)
+    model = json.dumps(view._to_model().model_dump(by_alias=True))
+    assert '"jobType"' in model and f"pmnist-{multirun.name}" in model
+    logged: dict[str, set[str]] = {}
+    for results, run in sweep_runs(multirun):
+        keys = {k for row in run["history"] for k in row} | set(run["summary"])
+        logged.setdefault(results["method"], set()).update(keys)
+    for section, keys in panel_keys(view).items():
+        by = (
+            logged["den_pmnist"]
+            if section == "DEN's decisions"
+            else set.intersection(*logged.values())
+        )
+        assert set(keys) <= by, (section, set(keys) - by)
+
+
+def test_wandb_prints_nothing_and_honours_wandb_dir(tiny_mnist_root, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DEN_DATA_ROOT", "WANDB_API_KEY")}
+    env.update(WANDB_MODE="offline", OMP_NUM_THREADS="1", WANDB_DIR=str(tmp_path / "wb"))
+    (tmp_path / "wb").mkdir()
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "den.train", *TINY, f"stream.root={tiny_mnist_root}"]
+    cmd += ["strategy=finetune", f"hydra.run.dir={run_dir}"]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "wandb:" not in proc.stderr and "wandb:" not in proc.stdout
+    assert list((tmp_path / "wb").glob("wandb/offline-run-*/run-*.wandb"))
+    assert not (run_dir / "wandb").exists()
 
 
 @pytest.fixture()

@@ -73,8 +73,8 @@ def load_dataset(cfg: StreamConfig) -> RawDataset:
 def _missing_data_fix(root: Path, what: str) -> str:
     fix = (
         f"go online and keep stream.download=true so torchvision downloads {what} into {root}, "
-        "or point DEN_DATA_ROOT (or stream.root=...) at a folder that already holds it "
-        "(for this repository's offline copy: export DEN_DATA_ROOT=../shared/data)"
+        "or point stream.root=<folder> (or the DEN_DATA_ROOT environment variable) at a "
+        "folder that already holds it"
     )
     jpeg = root / "cifar10-jpeg"
     if what == "cifar10" and (jpeg / "train").is_dir():
@@ -111,10 +111,12 @@ def load_torchvision(spec: TorchvisionLayout, root: Path, download: bool) -> Raw
         if not download:
             raise DataError(expected, f"no {dataset} files found", _missing_data_fix(root, dataset))
         log.info("%s not found under %s: downloading with torchvision", dataset, root)
+        created = [p for p in (root, root / spec.folder) if not p.exists()]
         try:
             cls(str(root), train=True, download=True)
             cls(str(root), train=False, download=True)
         except Exception as err:  # network errors come in many types
+            _remove_created(created)  # a failed attempt leaves no empty or partial folder
             raise DataError(
                 expected,
                 f"{dataset} is not there and the download failed ({type(err).__name__}: "
@@ -143,6 +145,14 @@ def load_torchvision(spec: TorchvisionLayout, root: Path, download: bool) -> Raw
         test_y=torch.as_tensor(test.targets, dtype=torch.int64),
         class_names=[str(c) for c in train.classes],
     )
+
+
+def _remove_created(folders: list[Path]) -> None:
+    """Delete the folders a failed download created (the deepest first), with what it left."""
+    import shutil
+
+    for folder in reversed(folders):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _files_present(idx: bool, expected: Path) -> bool:
@@ -237,7 +247,7 @@ def check_idx_labels(labels: Path, images: Path, num_classes: int) -> None:
 def load_image_folder(root: Path) -> RawDataset:
     """Read ``root/{train,test}/<class>/<image>`` (torchvision's ImageFolder layout).
 
-    Decoding tens of thousands of JPEGs takes a minute, so the decoded uint8 tensors are
+    Decoding CIFAR-10's 60,000 JPEGs takes about 10 s, so the decoded uint8 tensors are
     cached in ``root/.den_cache/`` (or ``~/.cache/den`` when ``root`` is read-only), keyed by
     the file list, sizes and modification times: an edited tree is decoded again.
     """
@@ -246,7 +256,7 @@ def load_image_folder(root: Path) -> RawDataset:
             root,
             "image folder does not exist",
             "set stream.root to a folder holding train/<class>/*.jpg and test/<class>/*.jpg "
-            "(for this repository's CIFAR-10 copy: stream.root=../shared/data/cifar10-jpeg)",
+            "(a copy of CIFAR-10 as JPEGs in class folders works)",
         )
     files = {split: _list_images(root / split) for split in ("train", "test")}
     classes = sorted({cls for cls, _ in files["train"]})

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from den.config.schema import TrainerConfig
 from den.data.streams.base import Split
+from den.engine.metrics import float32_value
 from den.errors import ConfigError, NonFiniteLossError
 from den.utils.interrupt import RunInterrupted, stop_requested
 from den.utils.progress import phase_progress
@@ -38,7 +39,8 @@ _listeners: list[StepListener] = []
 @contextmanager
 def step_listener(listener: StepListener) -> Iterator[None]:
     """Call ``listener({"task", "phase", "step", "loss", "lr"})`` at every logging interval
-    (``trainer.log_every`` steps) of every phase trained inside the ``with`` block.
+    (``trainer.log_every`` steps) and ``listener({"task", "phase", "step", "val_loss"})`` at
+    every validation check of every phase trained inside the ``with`` block.
 
     How the runner hands training losses to a logger without strategies knowing about it.
     """
@@ -92,8 +94,8 @@ class PhaseResult:
     def as_dict(self) -> dict:
         return {
             "steps": self.steps,
-            "train_loss": self.train_loss,
-            "val_loss": self.val_loss,
+            "train_loss": float32_value(self.train_loss),
+            "val_loss": None if self.val_loss is None else float32_value(self.val_loss),
             "seconds": round(self.seconds, 4),
             "stopped_early": self.stopped_early,
             "val_seconds": round(self.val_seconds, 4),
@@ -237,21 +239,16 @@ def train_phase(
                     raise NonFiniteLossError(task_id, name, step, last_train)
                 bar.update(step, loss=last_train, val=best_val if has_val else None)
                 if _listeners:
-                    event = {
-                        "task": task_id,
-                        "phase": name,
-                        "step": step,
-                        "loss": last_train,
-                        "lr": optimizer.param_groups[0]["lr"],
-                    }
-                    for listener in _listeners:
-                        listener(event)
+                    lr = optimizer.param_groups[0]["lr"]
+                    _tell(task_id, name, step, loss=last_train, lr=lr)
             if has_val and (step % cfg.eval_every == 0 or step == max_iters):
                 val_start = time.perf_counter()
                 current = evaluate_loss(val_loss, val, cfg.eval_batch_size)  # syncs: timed
                 val_seconds += time.perf_counter() - val_start
                 if not math.isfinite(current):
                     raise NonFiniteLossError(task_id, name, step, current)
+                if _listeners:
+                    _tell(task_id, name, step, val_loss=current)
                 if current < best_val - cfg.min_delta:
                     best_val, bad_checks = current, 0
                 else:
@@ -282,6 +279,12 @@ def train_phase(
         "  early stop" if stopped_early else "",
     )
     return result
+
+
+def _tell(task_id: int, phase: str, step: int, **values: float) -> None:
+    event = {"task": task_id, "phase": phase, "step": step, **values}
+    for listener in _listeners:
+        listener(event)
 
 
 def _decay_and_mask(

@@ -94,6 +94,8 @@ class WandbLogger(Logger):
         try:
             import wandb
 
+            # wandb's own messages (artifact uploads...) follow its process-wide setup
+            wandb.setup(settings=wandb.Settings(silent=True))
             self.run = wandb.init(
                 project=self.cfg.project,
                 entity=self.cfg.entity,
@@ -103,7 +105,7 @@ class WandbLogger(Logger):
                 tags=list(dict.fromkeys([*self.job.get("tags", []), *self.cfg.tags])),
                 notes=self.cfg.notes,
                 config=self.run_config,
-                dir=str(self.output_dir),
+                dir=self.wandb_dir,
                 mode=mode,
                 id=self.run_id,
                 resume="allow" if self.run_id else None,
@@ -111,11 +113,12 @@ class WandbLogger(Logger):
             )
             self.run_id = self.run.id
             self.run.define_metric("task")
+            self.run.define_metric("train/step")
+            for key in ("train/*", "val/loss"):  # training curves: every logging interval
+                self.run.define_metric(key, step_metric="train/step")
             for prefix in ("test", "val", "progress", "diagnostics", "phases"):
                 self.run.define_metric(f"{prefix}/*", step_metric="task")
-            self.run.define_metric("train/step")
-            self.run.define_metric("train/*", step_metric="train/step")
-            log.info("W&B run %s (%s mode) in %s", self.run.id, mode, self.output_dir / "wandb")
+            log.info("W&B run %s (%s mode) in %s", self.run.id, mode, self.wandb_dir)
         except Exception as err:  # noqa: BLE001 - any W&B failure must leave training running
             self._give_up("wandb.init", err)
 
@@ -129,7 +132,14 @@ class WandbLogger(Logger):
         self.run = None
 
     # ----------------------------------------------------------------- metrics
+    @property
+    def wandb_dir(self) -> str:
+        """Where W&B keeps its files: ``$WANDB_DIR`` when set, else the run directory."""
+        return os.environ.get("WANDB_DIR") or str(self.output_dir)
+
     def log_training(self, event: dict[str, Any]) -> None:
+        """``train/loss`` and ``train/lr`` every logging interval and ``val/loss`` at every
+        validation check, on the ``train/step`` axis (every phase of every task in turn)."""
         if not self.cfg.log_train_loss:
             return
         phase = (event["task"], event["phase"])
@@ -137,14 +147,12 @@ class WandbLogger(Logger):
             self._phase, self._phase_step = phase, 0
         self.train_step += event["step"] - self._phase_step
         self._phase_step = event["step"]
-        self._log(
-            {
-                "train/step": self.train_step,
-                f"train/{event['phase']}/loss": event["loss"],
-                "train/lr": event["lr"],
-                "train/task": event["task"] + 1,
-            }
-        )
+        data = {"train/step": self.train_step, "train/task": event["task"] + 1}
+        if "loss" in event:
+            data.update({"train/loss": event["loss"], "train/lr": event["lr"]})
+        if "val_loss" in event:
+            data["val/loss"] = event["val_loss"]
+        self._log(data)
 
     def log_evaluation(self, row: dict[str, Any]) -> None:
         self._rows.append(row)
@@ -181,6 +189,8 @@ class WandbLogger(Logger):
                 images[key] = wandb.Image(fig)
                 pyplot().close(fig)
             self.run.log(images)
+            columns, rows = matrix_table(results)
+            self.run.log({"matrices": wandb.Table(columns=columns, data=rows)})
             self.run.summary.update(final_summary(results))
             self.run.summary.update(compact_results(results))
             self._log_artifact()
@@ -287,6 +297,21 @@ def wandb_config(meta: dict[str, Any], device: str | None) -> dict[str, Any]:
     return config
 
 
+def matrix_table(results: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """(columns, rows) of every defined cell of the four matrices: one row per (after task,
+    task), 1-based, with test and validation accuracy and AUROC; rows of several runs can be
+    averaged in W&B (a table, unlike the heatmap images)."""
+    columns = ["after_task", "task", "test_acc", "test_auroc", "val_acc", "val_auroc"]
+    keys = ("acc_matrix", "auroc_matrix", "val_acc_matrix", "val_auroc_matrix")
+    matrices = [results.get(k) or [] for k in keys]
+    rows = []
+    for i in range(len(matrices[0])):
+        for j in range(i + 1):
+            values = [m[i][j] if i < len(m) else None for m in matrices]
+            rows.append([i + 1, j + 1, *values])
+    return columns, rows
+
+
 def diagnostics(report: dict[str, Any]) -> dict[str, float]:
     """Every number of a strategy's task report (:meth:`TaskReport.as_record`), without
     knowing its fields: ``diagnostics/<field>`` for a number; for a list (one entry per
@@ -326,7 +351,8 @@ def _numbers(name: str, value: Any) -> dict[str, float]:
 def final_summary(results: dict[str, Any]) -> dict[str, float]:
     """Every final metric as a top-level ``final/*`` summary key: the ``final`` block (avg
     acc, AUROC, BWT, forgetting, capacity and, when recorded, non-zero capacity), the mean
-    accuracy and AUROC of each task right after it was learned, wall time, peak memory."""
+    accuracy and AUROC of each task right after it was learned, each task's final accuracy
+    (``final/acc_task<j>``), wall time, peak memory."""
     out = {f"final/{k}": v for k, v in results.get("final", {}).items()}
     for key, name in (("acc_matrix", "learned_acc"), ("auroc_matrix", "learned_auroc")):
         matrix = results.get(key) or []
@@ -336,6 +362,10 @@ def final_summary(results: dict[str, Any]) -> dict[str, float]:
     for key in ("wall_time_s", "peak_rss_mib", "tasks_done"):
         if key in results:
             out[f"final/{key}"] = results[key]
+    last = (results.get("acc_matrix") or [[]])[-1]
+    for j, value in enumerate(last, 1):  # each task's accuracy at the end
+        if value is not None:
+            out[f"final/acc_task{j}"] = value
     return out
 
 

@@ -7,8 +7,11 @@ the chosen trials (the front, or ``--choose 3,7``) from their ``results.json``. 
 made from the study alone, which holds validation figures and capacities only; test figures
 of the other trials are never read.
 
-Writes into the sweep folder (or ``--out``): ``pareto.md``, ``pareto_front.png`` and
-``trials.csv`` (every finished trial, its objectives, settings and folder).
+Writes into ``--out`` (default ``outputs/pareto/<study name>``, never the sweep folder):
+``pareto.md``, ``pareto_front.png`` and ``trials.csv`` (every finished trial, its objectives,
+settings and folder). With ``--budget-nonzero B [--budget-stored S] [--project-to N]`` (the
+budgets of ``python -m den.choose``) the figure's x axis is the non-zero capacity projected to
+N tasks, the budget is drawn, and trials over the stored budget are crossed out.
 """
 
 from __future__ import annotations
@@ -67,6 +70,32 @@ class Front:
     def pareto(self) -> list[Trial]:
         """The Pareto-optimal trials, smallest capacity first."""
         return sorted((t for t in self.trials if t.pareto), key=lambda t: t.values["capacity"])
+
+
+@dataclass
+class Budgets:
+    """Capacity budgets to draw (as ``python -m den.choose`` applies them)."""
+
+    nonzero: float | None = None
+    stored: float | None = None
+    project_to: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.nonzero is not None or self.stored is not None
+
+
+def trial_capacities(trial: Trial, project_to: int | None) -> tuple[float, float]:
+    """(non-zero, stored) capacity of a trial's run projected to ``project_to`` tasks, from
+    its results.json's per-task capacities alone (nan when unreadable)."""
+    from den.reports.choose import projected
+
+    try:
+        results = json.loads((trial.job_dir / "results.json").read_text())
+        nonzero = results.get("nonzero_capacity_per_task")
+        stored = results.get("capacity_per_task")
+        return projected(nonzero, project_to), projected(stored, project_to)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return float("nan"), float("nan")
 
 
 def load_front(sweep_dir: Path, study_name: str | None = None, storage: str | None = None) -> Front:
@@ -153,9 +182,9 @@ def trial_folder(recorded: str | None, sweep_dir: Path) -> Path | None:
 
 
 def choose(front: Front, numbers: list[int] | None) -> list[Trial]:
-    """The trials whose test figures the report shows: ``numbers``, else the whole front."""
+    """The trials ``--choose`` names ([] without it: the report then shows the front's)."""
     if not numbers:
-        return front.pareto
+        return []
     by_number = {t.number: t for t in front.trials}
     missing = [n for n in numbers if n not in by_number]
     if missing:
@@ -179,53 +208,85 @@ def read_test_metrics(job_dir: Path | None) -> dict[str, float] | str:
     return {key: float(final[key]) for key in TEST_COLUMNS if final.get(key) is not None}
 
 
-def plot_front(front: Front, chosen: list[Trial], path: Path) -> None:
-    """Validation figure against capacity: every trial, the front as a staircase."""
-    import matplotlib
+def plot_front(front: Front, chosen: list[Trial], path: Path, budgets: Budgets) -> None:
+    """:func:`front_figure` as a PNG."""
+    from den.reports.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = front_figure(front, chosen, budgets)
+    fig.savefig(path, dpi=120)
+    pyplot().close(fig)
 
+
+def front_figure(front: Front, chosen: list[Trial], budgets: Budgets) -> Any:
+    """Validation figure against capacity: every trial, the front as a staircase, a ring on
+    each trial chosen with ``--choose``, and the budgets when given."""
+    from den.reports.plots import pyplot
+
+    plt = pyplot()
     acc = front.accuracy
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    others = [t for t in front.trials if not t.pareto]
-    ax.scatter(
-        [t.values["capacity"] for t in others],
-        [t.values[acc] for t in others],
-        c="0.6",
-        s=22,
-        label=f"trial ({len(front.trials)} finished)",
-    )
-    pareto = front.pareto
-    xs, ys = [t.values["capacity"] for t in pareto], [t.values[acc] for t in pareto]
+    x_of = _x_axis(front, budgets)
+    fig, ax = plt.subplots(figsize=(7.2, 4.8))
+    over = _over_stored(front, budgets)
+    others = [t for t in front.trials if not t.pareto and t.number not in over]
+    ax.scatter([x_of[t.number] for t in others], [t.values[acc] for t in others], c="0.6", s=22,
+               label=f"trial ({len(front.trials)} finished)")  # fmt: skip
+    pareto = sorted(front.pareto, key=lambda t: x_of[t.number])
+    xs, ys = [x_of[t.number] for t in pareto], [t.values[acc] for t in pareto]
     ax.step(xs, ys, where="post", c="tab:red", lw=1.2, alpha=0.7)
     ax.scatter(xs, ys, c="tab:red", s=36, zorder=3, label=f"Pareto-optimal ({len(pareto)})")
-    chosen_numbers = {t.number for t in chosen}
-    for t in pareto:
-        ax.annotate(
-            str(t.number),
-            (t.values["capacity"], t.values[acc]),
-            textcoords="offset points",
-            xytext=(4, -10),
-            fontsize=8,
-        )
-    picked = [t for t in front.trials if t.number in chosen_numbers]
-    ax.scatter(
-        [t.values["capacity"] for t in picked],
-        [t.values[acc] for t in picked],
-        facecolors="none",
-        edgecolors="k",
-        s=110,
-        label="chosen",
-    )
-    ax.set_xlabel(OBJECTIVE_LABELS["capacity"])
-    ax.set_ylabel(OBJECTIVE_LABELS.get(acc, acc))
+    crossed = [t for t in front.trials if t.number in over]
+    if crossed:
+        ax.scatter([x_of[t.number] for t in crossed], [t.values[acc] for t in crossed],
+                   marker="x", c="0.35", s=30, zorder=4,
+                   label=f"over the stored budget {budgets.stored:g}")  # fmt: skip
+    if chosen:
+        ax.scatter([x_of[t.number] for t in chosen], [t.values[acc] for t in chosen],
+                   facecolors="none", edgecolors="k", s=130, zorder=5, label="chosen")  # fmt: skip
+    if budgets.nonzero is not None:
+        ax.axvline(budgets.nonzero, ls="--", c="tab:blue", lw=1,
+                   label=f"non-zero budget {budgets.nonzero:g}")  # fmt: skip
+    labelled = {t.number: t for t in [*pareto, *chosen]}.values()
+    _label_points(ax, [(t.number, x_of[t.number], t.values[acc]) for t in labelled])
+    projected = f", projected to {budgets.project_to} tasks" if budgets.project_to else ""
+    xlabel = f"non-zero capacity{projected}" if budgets else OBJECTIVE_LABELS["capacity"]
+    ax.set(xlabel=xlabel, ylabel=OBJECTIVE_LABELS.get(acc, acc))
     ax.set_title(f"{front.study_name}: validation {acc.removeprefix('val_')} vs capacity")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
+
+
+def _x_axis(front: Front, budgets: Budgets) -> dict[int, float]:
+    """Each trial's x: the study's capacity objective, or with budgets its run's non-zero
+    capacity projected to ``budgets.project_to`` tasks."""
+    if not budgets:
+        return {t.number: t.values["capacity"] for t in front.trials}
+    return {t.number: trial_capacities(t, budgets.project_to)[0] for t in front.trials}
+
+
+def _over_stored(front: Front, budgets: Budgets) -> set[int]:
+    if budgets.stored is None:
+        return set()
+    return {
+        t.number
+        for t in front.trials
+        if trial_capacities(t, budgets.project_to)[1] > budgets.stored
+    }
+
+
+def _label_points(ax: Any, points: list[tuple[int, float, float]]) -> None:
+    """Trial numbers beside their points, each moved up until it clears the labels already
+    placed (in display coordinates), so close points never share a label spot."""
+    placed: list[tuple[float, float]] = []
+    for number, x, y in sorted(points, key=lambda p: (p[1], p[2])):
+        px, py = ax.transData.transform((x, y))
+        offset = 3
+        while any(abs(px - qx) < 16 and abs(py + offset - qy) < 9 for qx, qy in placed):
+            offset += 9
+        placed.append((px, py + offset))
+        ax.annotate(str(number), (x, y), textcoords="offset points", xytext=(4, offset),
+                    fontsize=8)  # fmt: skip
 
 
 def _fmt(value: Any) -> str:
@@ -238,12 +299,17 @@ def rerun_command(trial: Trial) -> str:
     return "python -m den.train " + " ".join(shlex.quote(o) for o in kept)
 
 
-def write_report(front: Front, chosen: list[Trial], out: Path) -> Path:
-    """``pareto.md``, ``pareto_front.png`` and ``trials.csv`` in ``out``; returns pareto.md."""
+def write_report(
+    front: Front, chosen: list[Trial], out: Path, budgets: Budgets | None = None
+) -> Path:
+    """``pareto.md``, ``pareto_front.png`` and ``trials.csv`` in ``out``; returns pareto.md.
+    ``chosen``: the trials picked with ``--choose`` (ringed; none: the front's test figures
+    are shown, unringed)."""
     out.mkdir(parents=True, exist_ok=True)
     acc = front.accuracy
     params = sorted({k for t in front.trials for k in t.params})
-    plot_front(front, chosen, out / "pareto_front.png")
+    plot_front(front, chosen, out / "pareto_front.png", budgets or Budgets())
+    shown = chosen or front.pareto
 
     write_trials_csv(front, params, out / "trials.csv")
 
@@ -268,9 +334,9 @@ def write_report(front: Front, chosen: list[Trial], out: Path) -> Path:
         lines.append(f"| {t.number} | " + " | ".join(_fmt(c) for c in cells) + f" | {folder} |")
 
     # Only now, with the choice made, are test figures read: the chosen trials' alone.
-    lines += chosen_test_table(chosen, acc)
+    lines += chosen_test_table(shown, acc)
     lines += ["", "To rerun a chosen trial on its own (add `seed=` for more seeds):", ""]
-    lines += [f"- trial {t.number}: `{rerun_command(t)}`" for t in chosen if t.overrides]
+    lines += [f"- trial {t.number}: `{rerun_command(t)}`" for t in shown if t.overrides]
     report = out / "pareto.md"
     report.write_text("\n".join(lines) + "\n")
     return report
@@ -323,8 +389,14 @@ def main(argv: list[str] | None = None) -> int:
         "--choose",
         help="comma-separated trial numbers whose test figures to show (default: the front)",
     )
-    parser.add_argument("--out", type=Path, help="report folder (default: the sweep folder)")
+    parser.add_argument(
+        "--out", type=Path, help="report folder (default: outputs/pareto/<study name>)"
+    )
+    parser.add_argument("--budget-nonzero", type=float, help="draw this non-zero capacity budget")
+    parser.add_argument("--budget-stored", type=float, help="cross out trials over this budget")
+    parser.add_argument("--project-to", type=int, help="budgets apply to N tasks (projected)")
     args = parser.parse_args(argv)
+    budgets = Budgets(args.budget_nonzero, args.budget_stored, args.project_to)
     try:
         numbers = [int(n) for n in args.choose.split(",")] if args.choose else None
     except ValueError:
@@ -333,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         front = load_front(args.sweep_dir, args.study, args.storage)
         chosen = choose(front, numbers)
-        report = write_report(front, chosen, args.out or args.sweep_dir)
+        out = args.out or Path("outputs") / "pareto" / front.study_name
+        report = write_report(front, chosen, out, budgets)
     except DenError as err:
         print(f"\nError: {err}\n", file=sys.stderr)
         return err.exit_code

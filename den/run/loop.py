@@ -70,6 +70,7 @@ def learn_stream(
         append_metrics(record, i, output_dir / "metrics.jsonl")
         write_json_atomic(record.to_json("running"), output_dir / "results.json")
         log.info("after task %d: %s", i + 1, describe_summary(summary, learn_s, eval_s))
+        log.info("%s", progress_line(record, len(stream)))
     return record
 
 
@@ -80,6 +81,24 @@ def describe_summary(summary: dict[str, float], learn_s: float, eval_s: float) -
         f"{summary['nonzero_capacity']:.2f}); learned in {learn_s:.1f} s, evaluated in "
         f"{eval_s:.1f} s"
     )
+
+
+def progress_line(record: RunRecord, num_tasks: int) -> str:
+    """``run: 2 of 10 tasks in 1:05, about 4:20 left``: the time left is the tasks to go at
+    the mean time of the tasks after the first (DEN's first task is a single phase)."""
+    done = record.tasks_done
+    durations = [a + b for a, b in zip(record.learn_time_s, record.eval_time_s, strict=True)]
+    later = durations[1:] or durations
+    left = sum(later) / len(later) * (num_tasks - done)
+    text = f"run: {done} of {num_tasks} tasks in {clock(record.wall_time_s)}"
+    return text + (f", about {clock(left)} left" if done < num_tasks else ", done")
+
+
+def clock(seconds: float) -> str:
+    """``1:05`` or ``1:02:03``."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def describe_task(task: Task) -> str:

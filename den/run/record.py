@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from den.engine import metrics
 from den.utils.files import append_lines, write_atomic
 
@@ -145,51 +142,3 @@ def write_metrics(record: RunRecord, path: str | Path) -> None:
     checkpoint has but the file lost are restored, so no row is ever duplicated or missing."""
     rows = (metrics_lines(record, i) for i in range(record.tasks_done))
     write_atomic(path, "".join(json.dumps(row) + "\n" for task in rows for row in task))
-
-
-def print_summary(record: RunRecord, console: Console | None = None) -> None:
-    """The per-task table printed at the end of a run."""
-    console = console or Console(width=None if Console().is_terminal else 110)
-    acc, auroc = record.square("test", "acc"), record.square("test", "auroc")
-    last = record.tasks_done - 1
-    table = Table(
-        title=f"{record.meta.get('strategy', '')} on {record.meta.get('stream', '')}: test metrics per task"
-    )
-    for col in (
-        "task",
-        "classes",
-        "acc@learned",
-        "acc final",
-        "AUROC final",
-        "forgetting",
-        "params",
-        "non-zero",
-        "learn s",
-    ):
-        table.add_column(col, justify="right")
-    for j in range(record.tasks_done):
-        best = max(acc[i][j] for i in range(j, last + 1))
-        table.add_row(
-            str(j + 1),
-            _classes_label(record.tasks[j]["classes"]),
-            f"{acc[j][j]:.4f}",
-            f"{acc[last][j]:.4f}",
-            f"{auroc[last][j]:.4f}",
-            f"{best - acc[last][j]:.4f}",
-            f"{record.params[j]:,}",
-            f"{record.nonzero_params[j]:,}" if j < len(record.nonzero_params) else "-",
-            f"{record.learn_time_s[j]:.1f}",
-        )
-    console.print(table)
-    f = record.final()
-    console.print(
-        f"avg acc {f['avg_acc']:.4f}  avg AUROC {f['avg_auroc']:.4f}  BWT {f['bwt']:+.4f}  "
-        f"forgetting {f['forgetting']:.4f}  params {f['params']:,}  capacity {f['capacity']:.2f} "
-        f"(non-zero {f.get('nonzero_capacity', float('nan')):.2f})  "
-        f"wall {record.wall_time_s:.1f}s  peak memory {record.peak_rss_mib:.0f} MiB"
-    )
-
-
-def _classes_label(classes: list[int]) -> str:
-    text = ",".join("rest" if c < 0 else str(c) for c in classes)
-    return text if len(text) <= 20 else f"{len(classes)} classes"

@@ -30,5 +30,6 @@ $PYTHON -m den.choose "$HERE/sweep" --budget-nonzero 1.0 --budget-stored 2.0 --p
   --out "$OUT/choice.md"
 # the chosen trial's number, from its folder (trial_<number>_<hash>) in the chosen row
 chosen=$(grep -m1 '(chosen)' "$OUT/choice.md" | grep -o 'trial_[0-9]*' | head -1)
-$PYTHON -m den.pareto "$HERE/sweep" --choose "$((10#${chosen#trial_}))" --out "$OUT"
+$PYTHON -m den.pareto "$HERE/sweep" --choose "$((10#${chosen#trial_}))" --budget-nonzero 1.0 \
+  --budget-stored 2.0 --project-to 10 --out "$OUT"
 cp "$OUT/choice.md" "$OUT/pareto.md" "$OUT/pareto_front.png" "$HERE/"

@@ -29,3 +29,29 @@ class DENTaskReport(TaskReport):
     params_task: int = 0  # parameters task t's prediction reads
     nonzero_params: int = 0
     nonzero_fraction: list[float] = field(default_factory=list)  # non-zero weights / weights
+
+    def describe(self, tau: float) -> str:
+        """One plain line about the task's decisions (units per layer joined by dashes, as
+        in 784-312-128)."""
+        parts = []
+        if self.selected is not None:
+            parts.append(f"selected {_layers(self.selected)} of the old units")
+        if self.expansion_loss is not None:
+            side = "above" if self.expanded else "not above"
+            parts.append(f"loss {self.expansion_loss:.4f} {side} tau {tau:g}")
+        if self.expansion_kept is not None:
+            added = _layers(self.expansion_added or [])
+            parts.append(f"grew {added} units, kept {_layers(self.expansion_kept)}")
+        elif self.expanded is False:
+            parts.append("no expansion")
+        if self.split is not None:
+            parts.append(f"split {_layers(self.split)}")
+        parts.append(f"now {_layers(self.widths)} units")
+        seconds = ", ".join(
+            f"{k.replace('_', ' ')} {v:.1f} s" for k, v in self.step_seconds.items()
+        )
+        return "; ".join(parts) + (f" ({seconds})" if seconds else "")
+
+
+def _layers(values: list[int]) -> str:
+    return "-".join(str(v) for v in values)

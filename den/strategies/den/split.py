@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from den.data.streams.base import Split
+from den.engine.metrics import float32_value
 from den.strategies.den import ops
 from den.strategies.den.cache import OldFirstLayerData
 from den.strategies.den.config import UnsplitDrift
@@ -148,7 +149,7 @@ def duplicate_drifted(
     originals = []
     for layer in range(net.num_layers):
         drift = ops.unit_drift(net.weights[layer], net.biases[layer], prev[layer])
-        report.max_drift.append(float(drift.max()) if drift.numel() else 0.0)
+        report.max_drift.append(float32_value(float(drift.max())) if drift.numel() else 0.0)
         over = torch.nonzero(drift > s.sigma_of(layer)).flatten()
         report.over_sigma.append(over.numel())  # how many a cap leaves drifted, with split
         cap = s.split_cap(layer)

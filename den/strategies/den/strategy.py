@@ -31,6 +31,7 @@ import torch
 
 from den.config.registry import STRATEGIES
 from den.data.streams.base import Split, Task
+from den.engine.metrics import float32_value
 from den.engine.training import PhaseResult
 from den.errors import ConfigError
 from den.models.network import num_layers
@@ -128,7 +129,7 @@ class DENStrategy(Strategy):
                 "selective_retraining",
                 lambda: selective_retrain(self, t, train, val, prev, report),
             )
-            report.expansion_loss = loss
+            report.expansion_loss = float32_value(loss)
             report.expanded = loss > self.cfg.tau
             if report.expanded:
                 _timed(report, "expansion", lambda: expand_network(self, t, train, val, report))
@@ -142,19 +143,7 @@ class DENStrategy(Strategy):
         report.nonzero_params = self.num_nonzero_parameters()
         report.nonzero_fraction = ops.nonzero_fraction(self.net)
         if t > 0:
-            log.info(
-                "task %d DEN: selected %s, expansion loss %.4f (tau %g) -> %s, kept %s, split %s, "
-                "widths %s, seconds %s",
-                t + 1,
-                report.selected,
-                report.expansion_loss,
-                self.cfg.tau,
-                "expand" if report.expanded else "no expansion",
-                report.expansion_kept if report.expansion_kept is not None else "-",
-                report.split if report.split is not None else "-",
-                report.widths,
-                report.step_seconds,
-            )
+            log.info("task %d DEN: %s", t + 1, report.describe(self.cfg.tau))
         return report
 
     def fit(
