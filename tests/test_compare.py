@@ -367,3 +367,67 @@ def test_html_report_renders_in_a_headless_browser(sweep, tmp_path):
     colours = len(set(image.resize((320, 500)).getdata()))
     assert non_white > 0.05, f"only {non_white:.1%} of the page is drawn"
     assert colours > 200, f"{colours} colours: the plots did not render"
+
+
+# ----------------------------------------------------------------- what the figures show
+def test_a_copied_run_is_counted_once_with_a_warning_naming_both(sweep, tmp_path, capsys):
+    copy = tmp_path / "copies"
+    shutil.copytree(sweep, copy)
+    shutil.copytree(sweep / "0", copy / "0_again")  # the same config and seed
+    report = compare([copy], out=tmp_path / "report").read_text()
+    finetune = next(line for line in report.splitlines() if line.startswith("| finetune |"))
+    assert finetune.split(" | ")[1] == "2"  # seeds 0 and 1, not three runs
+    err = capsys.readouterr().err
+    assert f"{copy / '0_again'} repeats {copy / '0'}" in err
+    assert "Counted once" in report and "0_again" in report
+
+
+def captured_figures(monkeypatch) -> dict:
+    """The figures den.compare saves, by file name, kept open for inspection."""
+    from den.reports import figures
+
+    kept: dict = {}
+
+    def save(self, fig, filename):
+        kept[filename] = fig
+        self.written.append(self.out / f"{self.prefix}{filename}")
+        fig.savefig(self.written[-1], dpi=30)  # the page embeds it; the figure stays open
+
+    monkeypatch.setattr(figures.Figures, "save", save)
+    return kept
+
+
+def test_one_spread_everywhere_bands_inside_the_metric_and_fixed_colours(
+    sweep, tmp_path, monkeypatch
+):
+    # finetune's two seeds far apart: mean ± std would leave [0, 1] without clipping
+    rewrite(sweep / "1", lambda r: r["acc_matrix"][0].__setitem__(0, 0.02))
+    try:
+        figs = captured_figures(monkeypatch)
+        report = compare([sweep], out=tmp_path / "report").read_text()
+    finally:
+        rewrite(sweep / "1", lambda r: None)
+    assert "± standard deviation" in report and "± one standard deviation" in report
+    curve = figs["avg_acc_curve.png"]
+    assert "± 1 std" in curve._suptitle.get_text()
+    for ax in curve.axes:
+        for band in ax.collections:
+            ys = [y for path in band.get_paths() for _, y in path.vertices]
+            assert min(ys) >= 0.0 and max(ys) <= 1.0
+    image = figs["acc_matrices.png"].axes[0].images[0]
+    assert image.get_clim() == (0.0, 1.0)  # the same colours whatever the values
+
+
+def test_two_methods_are_both_in_view_and_eleven_get_a_zoom(sweep, tmp_path, monkeypatch):
+    from den.reports.figures import dodge, zoomed
+
+    figs = captured_figures(monkeypatch)
+    compare([sweep], out=tmp_path / "report")
+    curve = figs["avg_acc_curve.png"]
+    plotted = [a for a in curve.axes if a.get_lines()]
+    assert len(plotted) == 1 and len(plotted[0].get_lines()) == 2  # no zoom losing a method
+    assert zoomed([0.9, 0.8]) is None
+    assert zoomed([0.5 + i / 100 for i in range(11)]) == [10, 9, 8, 7, 6, 5]
+    # seven methods that store one network each are set side by side, not on one spot
+    xs = dodge([1.04] * 7 + [10.0], log=True)
+    assert len(set(xs[:7])) == 7 and xs[7] == 10.0

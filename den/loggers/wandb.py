@@ -183,9 +183,12 @@ class WandbLogger(Logger):
             from den.reports.plots import matrix_figure, pyplot
 
             images = {}
-            for key, name in (("acc_matrix", "test accuracy"), ("auroc_matrix", "test AUROC")):
+            for key, name, metric in (
+                ("acc_matrix", "test accuracy", "accuracy"),
+                ("auroc_matrix", "test AUROC", "AUROC"),
+            ):
                 title = f"{results.get('method', '')} seed {results.get('seed')}: {name}"
-                fig = matrix_figure(results[key], title, name)
+                fig = matrix_figure(results[key], title, name, metric)
                 images[key] = wandb.Image(fig)
                 pyplot().close(fig)
             self.run.log(images)

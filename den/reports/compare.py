@@ -14,7 +14,8 @@ method (the strategy config chosen, e.g. ``den_pmnist``; ``strategy.name`` for r
 than the key) and the same config up to the seed form a group; groups of one method with
 different settings get the keys they differ in appended (``--label KEY`` groups by a dotted
 config key instead). Each group's final metrics are given as mean ± standard deviation over
-its runs (seeds); plots shade a 95% confidence interval over seeds (Student t).
+its runs (seeds), in the table and in every figure alike. A run whose config and seed repeat
+one already read (a copy) is counted once, with a warning naming both.
 
 Writes into ``--out`` (default: the first path): ``report.md``, ``report.html`` (the same,
 with every plot embedded: one file to open or send), ``summary.csv`` (one row per run, every
@@ -97,6 +98,11 @@ def compare(
     if found.bad:
         bad = [f"{_relative(f, out_dir)}: it {why}" for f, why in found.bad]
         page.notes("Skipped: not a den results file", bad)
+    if found.duplicates:
+        repeats = [
+            f"{_relative(d, out_dir)} repeats {_relative(k, out_dir)}" for d, k in found.duplicates
+        ]
+        page.notes("Counted once: the same config and seed as a run already read", repeats)
     write_csv(sections, out_dir / "summary.csv")
     return page.write(out_dir)
 
@@ -137,7 +143,8 @@ def caption(runs: int, sections: int, label: str, metric: str) -> str:
     return (
         f"{runs} complete runs, {sections} {streams}. Rows: runs of one method ({grouping})"
         f" with the same config up to the seed, best final {name} first; mean ± standard"
-        " deviation over the runs (seeds), the mean alone for one run. BWT and forgetting are"
+        " deviation over the runs (seeds), the mean alone for one run; the figures show the"
+        " same spread (bands and bars: ± one standard deviation). BWT and forgetting are"
         f" on {name}. Capacity = stored parameters / one base network with one"
         " head; non-zero capacity (when recorded) counts only non-zero parameters; peak MiB ="
         " the largest resident memory of the run's processes. Tasks are numbered from 1."

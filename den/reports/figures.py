@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from den.reports.plots import annotated_heatmap, color_range, pyplot
+from den.reports.plots import COLOUR_SCALE, annotated_heatmap, place_labels, pyplot
 from den.reports.runs import (
     METRICS,
     Group,
     Section,
     average_curve,
-    confidence,
     mean_matrix,
+    mean_std,
     run_values,
 )
 
@@ -80,45 +80,60 @@ def plot_section(section: Section, out: Path, prefix: str, metric: str) -> list[
     return figs.written
 
 
+# Every metric a comparison plots is a fraction: bands and bars stay inside it.
+METRIC_RANGE = (0.0, 1.0)
+
+
+def band(values: list[float]) -> tuple[float, float, float]:
+    """(mean, mean - std, mean + std) of ``values``, the band clipped to the metric's range."""
+    mean, std = mean_std(values)
+    low, high = METRIC_RANGE
+    return mean, max(low, mean - std), min(high, mean + std)
+
+
+def zoomed(finals: list[float]) -> list[int] | None:
+    """The groups the zoom panel covers: the better half, at least two; None when that is
+    every group (the zoom would repeat the full panel)."""
+    keep = max(2, math.ceil(len(finals) / 2))
+    if keep >= len(finals):
+        return None
+    return sorted(range(len(finals)), key=lambda i: -finals[i])[:keep]
+
+
 def plot_average_curves(figs: Figures) -> None:
-    """The average over the tasks seen, after each task; zoomed on the best half beside it."""
+    """The average over the tasks seen, after each task; beside it, with more than three
+    methods, a zoom on the better half (the two best at least)."""
     from matplotlib.ticker import MaxNLocator
 
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-    finals, curves_of = [], []
+    curves_of, finals = [], []
     for g in figs.groups:
         curves = [average_curve(r, figs.metric) for r in g.runs]
         n = min(len(c) for c in curves)
-        stats = [confidence([c[i] for c in curves]) for i in range(n)]
-        means = [m for m, _ in stats]
-        finals.append(means[-1])
-        curves_of.append(means)
-        tasks = list(range(1, n + 1))
+        curves_of.append([band([c[i] for c in curves]) for i in range(n)])
+        finals.append(curves_of[-1][-1][0])
+    zoom = zoomed(finals)
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2 if zoom else 1, figsize=(11 if zoom else 7.5, 4.2),
+                             layout="constrained", squeeze=False)  # fmt: skip
+    axes = list(axes[0])
+    for g, stats in zip(figs.groups, curves_of, strict=True):
+        tasks = list(range(1, len(stats) + 1))
         for ax in axes:
-            ax.plot(tasks, means, label=g.label, markersize=4, **figs.style[g.label])
-            ax.fill_between(
-                tasks,
-                [m - h for m, h in stats],
-                [m + h for m, h in stats],
-                alpha=0.2,
-                color=figs.style[g.label]["color"],
-            )
-    # the zoom: the y range of the curves of the better half of the groups
-    order = sorted(range(len(figs.groups)), key=lambda i: -finals[i])[
-        : max(1, math.ceil(len(figs.groups) / 2))
-    ]
-    top = [v for i in order for v in curves_of[i]]
-    margin = max(0.002, 0.05 * (max(top) - min(top)))
-    axes[1].set_ylim(min(top) - margin, max(top) + margin)
-    for ax, sub in zip(axes, ("all methods", "zoom on the best half"), strict=True):
+            ax.plot(tasks, [m for m, _, _ in stats], label=g.label, markersize=4,
+                    **figs.style[g.label])  # fmt: skip
+            ax.fill_between(tasks, [lo for _, lo, _ in stats], [hi for _, _, hi in stats],
+                            alpha=0.2, color=figs.style[g.label]["color"])  # fmt: skip
+    if zoom:
+        top = [v for i in zoom for m, lo, hi in curves_of[i] for v in (lo, hi)]
+        margin = max(0.002, 0.05 * (max(top) - min(top)))
+        axes[1].set_ylim(max(0.0, min(top) - margin), min(1.0, max(top) + margin))
+    titles = ("all methods", f"zoom on the best {len(zoom)}") if zoom else ("",)
+    for ax, sub in zip(axes, titles, strict=True):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(title=sub, xlabel="tasks learned", ylabel=f"average test {figs.name}")
         ax.grid(alpha=0.3)
-    _legend(fig, axes[1])
-    fig.suptitle(
-        f"{figs.title}: average {figs.name} over the tasks seen (shaded: 95% CI over seeds)"
-    )
+    _legend(fig, axes[-1])
+    fig.suptitle(f"{figs.title}: average {figs.name} over the tasks seen (band: ± 1 std)")
     figs.save(fig, f"avg_{figs.metric}_curve.png")
 
 
@@ -145,16 +160,12 @@ def plot_per_task(figs: Figures) -> None:
             continue
         for g in figs.groups:
             after = list(range(j, size))
-            stats = [confidence([float(r[matrix_key][i][j]) for r in g.runs]) for i in after]
+            stats = [band([float(r[matrix_key][i][j]) for r in g.runs]) for i in after]
             xs = [i + 1 for i in after]
-            ax.plot(xs, [m for m, _ in stats], label=g.label, markersize=3, **figs.style[g.label])
-            ax.fill_between(
-                xs,
-                [m - h for m, h in stats],
-                [m + h for m, h in stats],
-                alpha=0.15,
-                color=figs.style[g.label]["color"],
-            )
+            ax.plot(xs, [m for m, _, _ in stats], label=g.label, markersize=3,
+                    **figs.style[g.label])  # fmt: skip
+            ax.fill_between(xs, [lo for _, lo, _ in stats], [hi for _, _, hi in stats],
+                            alpha=0.15, color=figs.style[g.label]["color"])  # fmt: skip
         ax.set_title(f"task {j + 1}", fontsize=9)
         ax.set_xlim(0.5, size + 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -166,7 +177,9 @@ def plot_per_task(figs: Figures) -> None:
         ax.set_ylabel(f"test {figs.name}", fontsize=8)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize="small", frameon=False)
-    fig.suptitle(f"{figs.title}: each task's {figs.name} as later tasks are learned")
+    fig.suptitle(
+        f"{figs.title}: each task's {figs.name} as later tasks are learned (band: ± 1 std)"
+    )
     figs.save(fig, f"{figs.metric}_per_task.png")
 
 
@@ -176,43 +189,64 @@ COST_AXES = {
 }
 
 
+def dodge(xs: list[float], log: bool, step: float = 0.02) -> list[float]:
+    """``xs`` with points that (nearly) coincide spread apart side by side: a run of equal
+    capacities (most baselines store one network) would otherwise draw on one spot."""
+    out = list(xs)
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    clusters: list[list[int]] = []
+    for i in order:
+        near = clusters and abs(xs[i] - xs[clusters[-1][0]]) <= 0.01 * max(abs(xs[i]), 1e-9)
+        clusters[-1].append(i) if near else clusters.append([i])
+    span = max(xs) - min(xs) or 1.0
+    for cluster in clusters:
+        for k, i in enumerate(cluster):
+            shift = step * (k - (len(cluster) - 1) / 2)
+            out[i] = xs[i] * (1 + shift) if log else xs[i] + shift * span
+    return out
+
+
 def plot_against_cost(figs: Figures, key: str) -> None:
-    """The final average against what it cost (``key``: capacity or wall time); with
-    capacity, a hollow marker at the non-zero capacity where runs record it."""
+    """The final average against what it cost (``key``: capacity or wall time), each method
+    named beside its point; with capacity, a hollow marker at the non-zero capacity where
+    runs record it. Methods at the same cost are set side by side."""
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    plt = pyplot()
     stem, xlabel = COST_AXES[key]
     final_key = METRICS[figs.metric].final
-    has_nonzero = key == "capacity" and any(
-        "nonzero_capacity" in r.get("final", {}) for g in figs.groups for r in g.runs
-    )
-    fig, ax = plt.subplots(figsize=(8.5, 4.4), layout="constrained")
-    xs = []
+    points = []  # (group, x, x std, y, y low, y high, non-zero x or None)
     for g in figs.groups:
         values = [run_values(r) for r in g.runs]
-        y, dy = confidence([v[final_key] for v in values])
-        x, dx = confidence([v[key] for v in values])
-        xs.append(x)
-        style = figs.style[g.label]
-        ax.errorbar(x, y, xerr=dx, yerr=dy, capsize=3, label=g.label, linestyle="none", **style)
+        y, y_low, y_high = band([v[final_key] for v in values])
+        x, dx = mean_std([v[key] for v in values])
         nonzero = [v["nonzero_capacity"] for v in values if not math.isnan(v["nonzero_capacity"])]
-        if has_nonzero and nonzero:
-            xz = statistics.fmean(nonzero)
-            xs.append(xz)
+        xz = statistics.fmean(nonzero) if key == "capacity" and nonzero else None
+        points.append((g, x, dx, y, y_low, y_high, xz))
+    every_x = [p[1] for p in points] + [p[6] for p in points if p[6] is not None]
+    log = max(every_x) / max(min(every_x), 1e-9) > 5  # STL / PNN sit at 10x and more
+    placed = dodge([p[1] for p in points], log)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(9.0, 4.8), layout="constrained")
+    for (g, x_true, dx, y, y_low, y_high, xz), x in zip(points, placed, strict=True):
+        style = figs.style[g.label]
+        ax.errorbar(x, y, xerr=dx, yerr=[[y - y_low], [y_high - y]], capsize=3, label=g.label,
+                    linestyle="none", **style)  # fmt: skip
+        if xz is not None and abs(xz - x_true) > 0.01 * x_true:  # only where sparsity shows
             ax.plot([xz, x], [y, y], color=style["color"], linewidth=0.8)
             ax.plot(xz, y, marker=style["marker"], markerfacecolor="none",
                     color=style["color"], linestyle="none")  # fmt: skip
-    if max(xs) / max(min(xs), 1e-9) > 5:
-        ax.set_xscale("log")  # STL / PNN sit at 10x and more; keep the ~1x methods apart
-        ax.set_xticks(one_two_five(min(xs), max(xs)))
+    if log:
+        ax.set_xscale("log")
+        ax.set_xticks(one_two_five(min(every_x), max(every_x)))
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
+    place_labels(ax, [(p[0].label, x, p[3]) for p, x in zip(points, placed, strict=True)], 7)
+    has_nonzero = any(p[6] is not None for p in points)
     note = " (hollow: non-zero parameters)" if has_nonzero else ""
     ax.set(
         title=f"{figs.title}: final average {figs.name} versus {xlabel.split(' (')[0]}{note}",
-        xlabel=xlabel + (", log scale" if ax.get_xscale() == "log" else ""),
-        ylabel=f"final average {figs.name} (95% CI)",
+        xlabel=xlabel + (", log scale" if log else ""),
+        ylabel=f"final average {figs.name} (± 1 std)",
     )
     ax.grid(alpha=0.3)
     _legend(fig, ax)
@@ -220,7 +254,7 @@ def plot_against_cost(figs: Figures, key: str) -> None:
 
 
 def plot_matrices(figs: Figures) -> None:
-    """The mean matrices, annotated, on one colour scale fitted to the values."""
+    """The mean matrices, annotated, on the metric's fixed colour scale."""
     plt = pyplot()
     groups = figs.groups
     cols = min(4, len(groups))
@@ -229,7 +263,7 @@ def plot_matrices(figs: Figures) -> None:
         rows, cols, figsize=(3.6 * cols + 1, 3.5 * rows + 0.4), squeeze=False, layout="constrained"
     )
     matrices = {g.label: mean_matrix(g, figs.metric) for g in groups}
-    vmin, vmax = color_range(list(matrices.values()))
+    vmin, vmax = COLOUR_SCALE[figs.name]
     image = None
     for ax, g in zip(axes.flat, groups, strict=False):
         runs = f"{len(g.runs)} runs" if len(g.runs) > 1 else "1 run"

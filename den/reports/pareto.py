@@ -220,7 +220,7 @@ def plot_front(front: Front, chosen: list[Trial], path: Path, budgets: Budgets) 
 def front_figure(front: Front, chosen: list[Trial], budgets: Budgets) -> Any:
     """Validation figure against capacity: every trial, the front as a staircase, a ring on
     each trial chosen with ``--choose``, and the budgets when given."""
-    from den.reports.plots import pyplot
+    from den.reports.plots import place_labels, pyplot
 
     plt = pyplot()
     acc = front.accuracy
@@ -246,7 +246,7 @@ def front_figure(front: Front, chosen: list[Trial], budgets: Budgets) -> Any:
         ax.axvline(budgets.nonzero, ls="--", c="tab:blue", lw=1,
                    label=f"non-zero budget {budgets.nonzero:g}")  # fmt: skip
     labelled = {t.number: t for t in [*pareto, *chosen]}.values()
-    _label_points(ax, [(t.number, x_of[t.number], t.values[acc]) for t in labelled])
+    place_labels(ax, [(str(t.number), x_of[t.number], t.values[acc]) for t in labelled])
     projected = f", projected to {budgets.project_to} tasks" if budgets.project_to else ""
     xlabel = f"non-zero capacity{projected}" if budgets else OBJECTIVE_LABELS["capacity"]
     ax.set(xlabel=xlabel, ylabel=OBJECTIVE_LABELS.get(acc, acc))
@@ -273,20 +273,6 @@ def _over_stored(front: Front, budgets: Budgets) -> set[int]:
         for t in front.trials
         if trial_capacities(t, budgets.project_to)[1] > budgets.stored
     }
-
-
-def _label_points(ax: Any, points: list[tuple[int, float, float]]) -> None:
-    """Trial numbers beside their points, each moved up until it clears the labels already
-    placed (in display coordinates), so close points never share a label spot."""
-    placed: list[tuple[float, float]] = []
-    for number, x, y in sorted(points, key=lambda p: (p[1], p[2])):
-        px, py = ax.transData.transform((x, y))
-        offset = 3
-        while any(abs(px - qx) < 16 and abs(py + offset - qy) < 9 for qx, qy in placed):
-            offset += 9
-        placed.append((px, py + offset))
-        ax.annotate(str(number), (x, y), textcoords="offset points", xytext=(4, offset),
-                    fontsize=8)  # fmt: skip
 
 
 def _fmt(value: Any) -> str:

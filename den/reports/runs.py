@@ -82,6 +82,7 @@ class Found:
     complete: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
     incomplete: list[Path] = field(default_factory=list)  # running, failed, interrupted
     bad: list[tuple[Path, str]] = field(default_factory=list)  # (file, what is wrong)
+    duplicates: list[tuple[Path, Path]] = field(default_factory=list)  # (dropped, kept)
 
 
 def read_results(file: Path) -> dict[str, Any]:
@@ -142,7 +143,28 @@ def find_runs(paths: Sequence[str | Path]) -> Found:
             found.complete.append((file.parent, results))
         else:
             found.incomplete.append(file.parent)
+    drop_duplicates(found)
     return found
+
+
+def drop_duplicates(found: Found) -> None:
+    """Count a run once when another with the same config and seed was read first (a copy
+    of one run would otherwise pass for a second seed); warn naming both."""
+    kept: dict[Any, Path] = {}
+    unique = []
+    for run_dir, results in found.complete:
+        identity = (experiment_key(results), json.dumps(results.get("config", {}).get("seed")))
+        if identity in kept:
+            found.duplicates.append((run_dir, kept[identity]))
+            print(
+                f"Warning: {run_dir} repeats {kept[identity]} (the same config and seed); "
+                "it is counted once",
+                file=sys.stderr,
+            )
+            continue
+        kept[identity] = run_dir
+        unique.append((run_dir, results))
+    found.complete = unique
 
 
 def find_wandb_runs(path: str, group: str | None) -> Found:
@@ -176,6 +198,7 @@ def find_wandb_runs(path: str, group: str | None) -> Found:
             continue
         config = {k: v for k, v in dict(run.config).items() if not k.startswith("_")}
         found.complete.append((where, {**results, "status": "complete", "config": config}))
+    drop_duplicates(found)
     return found
 
 
@@ -349,16 +372,11 @@ def group_runs(runs: list[tuple[Path, dict]], label_key: str = "auto") -> list[G
 
 
 # ------------------------------------------------------------------------------ statistics
-T_95 = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23)  # t(0.975, df = 1..10)
-
-
-def confidence(values: list[float]) -> tuple[float, float]:
-    """(mean, half-width of the 95% confidence interval of the mean; 0 for one value)."""
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """(mean, sample standard deviation; 0 for one value): the one spread of every table
+    and figure of a comparison."""
     mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, 0.0
-    t = T_95[len(values) - 2] if len(values) - 1 <= len(T_95) else 1.96
-    return mean, t * statistics.stdev(values) / math.sqrt(len(values))
+    return mean, statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def mean_matrix(group: Group, metric: str) -> list[list[float | None]]:
