@@ -68,13 +68,13 @@ def _html_section(
     run_lines: list[tuple[str, list[str]]],
 ) -> str:
     table = (
-        "<table><thead><tr>"
+        '<div class="scroll"><table><thead><tr>'
         + "".join(f"<th>{html.escape(h)}</th>" for h in head)
         + "</tr></thead><tbody>"
         + "".join(
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
         )
-        + "</tbody></table>"
+        + "</tbody></table></div>"
     )
     images = "".join(
         f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
@@ -91,9 +91,11 @@ def _html_section(
 
 
 HTML_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-table { border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: right; }
+td { white-space: nowrap; }
 th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 tbody tr:nth-child(odd) { background: #fafafa; }
 img { max-width: 100%; border: 1px solid #eee; } figure { margin: 1em 0; }
