@@ -85,13 +85,17 @@ def describe_summary(summary: dict[str, float], learn_s: float, eval_s: float) -
 
 def progress_line(record: RunRecord, num_tasks: int) -> str:
     """``run: 2 of 10 tasks in 1:05, about 4:20 left``: the time left is the tasks to go at
-    the mean time of the tasks after the first (DEN's first task is a single phase)."""
+    the mean time of the tasks after the first (a strategy's first task can be unlike the
+    rest: DEN's is a single phase), so it is given from the second task on."""
     done = record.tasks_done
     durations = [a + b for a, b in zip(record.learn_time_s, record.eval_time_s, strict=True)]
-    later = durations[1:] or durations
-    left = sum(later) / len(later) * (num_tasks - done)
+    later = durations[1:]
     text = f"run: {done} of {num_tasks} tasks in {clock(record.wall_time_s)}"
-    return text + (f", about {clock(left)} left" if done < num_tasks else ", done")
+    if done == num_tasks:
+        return text + ", done"
+    if not later:
+        return text
+    return text + f", about {clock(sum(later) / len(later) * (num_tasks - done))} left"
 
 
 def clock(seconds: float) -> str:
