@@ -10,9 +10,10 @@ The rule, by the command's first words:
 - ``python -m den.compare``, ``den.choose``, ``den.pareto`` (reports, seconds on the committed
   records): run fully, from the repository root, with ``outputs/`` in their arguments moved
   into a temporary folder; they must exit 0.
+- ``python -m den.dashboard``: run with ``--dry-run`` appended (it builds the W&B workspace and
+  prints it; saving it needs the network and an API key).
 - ``make ...``: skipped (``make run`` is the full 10-task run, ``make test`` is this suite).
 - ``--wandb``: skipped (it reads the W&B servers, which needs the network and an API key).
-- ``debug=smoke``: composed once ``conf/debug/smoke.yaml`` exists (skipped until then).
 
 Any other command fails the test: extend the rule here when the README gains a new kind.
 """
@@ -97,9 +98,9 @@ def test_readme_command(command, tmp_path):
     tool, args = argv[2], argv[3:]
     env = {**os.environ, "WANDB_MODE": "disabled"}
     if tool in COMPOSE_ONLY:
-        if "debug=smoke" in args and not (REPO_ROOT / "conf" / "debug" / "smoke.yaml").exists():
-            pytest.skip("the debug=smoke preset (conf/debug/smoke.yaml) is not in conf/ yet")
         cmd = [sys.executable, "-m", tool, *first_job(args), "--cfg", "job"]
+    elif tool == "den.dashboard":
+        cmd = [sys.executable, "-m", tool, *args, "--dry-run"]
     elif tool in RUN_FULLY:
         out = tmp_path / "outputs"
         moved = [
