@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 import torch
@@ -26,7 +26,7 @@ from den.config.store import register_configs
 from den.config.validate import validate_config
 from den.data.streams.base import Stream, build_stream
 from den.engine.training import step_listener
-from den.errors import DenError
+from den.errors import DenError, JobFailed
 from den.loggers.base import Logger
 from den.models.network import build_network
 from den.reports.objectives import TrialError, in_search, task_return
@@ -38,6 +38,7 @@ from den.run.preflight import validated
 from den.run.provenance import config_record, job_info, method_name, versions
 from den.run.record import RunRecord, print_summary, write_metrics
 from den.run.resume import check_resume_config, resume_dir
+from den.run.sweep import in_multirun, record_failure
 from den.strategies.base import Strategy
 from den.utils.files import write_json_atomic
 from den.utils.interrupt import RunInterrupted, install_handlers
@@ -201,20 +202,36 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 def main(cfg: DictConfig) -> float | tuple[float, ...]:
     """Hydra's task function; returns validation figures only: the objectives the search
     asks for (``hydra.sweeper.objectives``: validation accuracy/AUROC, capacity), else the
-    validation average accuracy (den/reports/objectives.py)."""
+    validation average accuracy (den/reports/objectives.py).
+
+    A single run that fails exits with den's message (status 2). A job of a sweep raises
+    instead, having written ``failed.json`` into its folder, so the sweep goes on and lists
+    it at the end (den/run/sweep.py); a signal still stops the whole sweep."""
     try:
         run_cfg = validated(cfg, _output_dir())  # the one validation (or the callback's)
         results = train(run_cfg)
     except DenError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        sweep_job = in_multirun() and not isinstance(err, RunInterrupted)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" and not sweep_job:
             raise
         _log_to_file_only(f"Error: {err}")  # train.log says why the run stopped
-        if in_search() and not isinstance(err, RunInterrupted):
-            # the search records this trial as failed, with the message, and goes on
-            raise TrialError(str(err)) from None
+        if sweep_job:
+            _fail_job(str(err), err.exit_code, err)
         print(f"\nError: {err}\n", file=sys.stderr)
         sys.exit(err.exit_code)
+    except Exception as err:  # a defect, not a user's mistake: its traceback goes to the log
+        if not in_multirun():
+            raise
+        log.exception("the job failed")
+        _fail_job(f"{type(err).__name__}: {err} (traceback in {_output_dir()}/train.log)", 1, err)
     return task_return(results)
+
+
+def _fail_job(message: str, exit_code: int, cause: BaseException) -> NoReturn:
+    """Record a failed job of a sweep in its folder and raise what the sweeper lists."""
+    record_failure(_output_dir(), message, exit_code)
+    error = TrialError(message) if in_search() else JobFailed(message)
+    raise error from cause
 
 
 if __name__ == "__main__":

@@ -268,7 +268,9 @@ class DenOptunaSweeper(Sweeper):
         fixed, space = self.search_space(arguments)
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        from den.utils.files import write_atomic
+
+        write_atomic(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
         study = self.open_study(sweep_dir, fixed)
         batch = self.batch_size()
         states = [t.state for t in study.get_trials(deepcopy=False)]
@@ -284,8 +286,10 @@ class DenOptunaSweeper(Sweeper):
             self.n_trials,
             batch,
         )
+        from den.run.sweep import end_of_sweep
+
         returns: list[JobReturn] = []
-        failures: list[str] = []
+        failures: list[Any] = []
         remaining = self.n_trials
         while remaining > 0:
             trials = [study.ask(space) for _ in range(min(batch, remaining))]
@@ -296,17 +300,21 @@ class DenOptunaSweeper(Sweeper):
                 # every trial so far failed: a setting they all share, not bad luck
                 raise RuntimeError(
                     f"The first {ran} trials of this search all failed, so it stops; the "
-                    f"first error: {failures[0]}"
+                    f"first error: {failures[0].error}"
                 )
         self.log_outcome(study, optuna)
+        # lists failed trials and exits 1
+        end_of_sweep(failures, [ret.overrides or [] for ret in returns], "trials")
         return returns
 
     def run_batch(
-        self, study: Any, trials: list, fixed: list[str], sweep_dir: Path, failures: list[str]
+        self, study: Any, trials: list, fixed: list[str], sweep_dir: Path, failures: list[Any]
     ) -> list[JobReturn]:
         """Launch one batch of asked trials as jobs and tell the study each outcome; a
-        failed trial's error is appended to ``failures``."""
+        failed trial is appended to ``failures`` (a :class:`den.run.sweep.JobFailure`)."""
         from optuna.trial import TrialState
+
+        from den.run.sweep import JobFailure
 
         jobs = []
         for trial in trials:
@@ -323,7 +331,9 @@ class DenOptunaSweeper(Sweeper):
                 error = self.tell(study, trial, result)
                 told.add(trial.number)
                 if error:
-                    failures.append(error)
+                    folder = str(trial.user_attrs.get("job_dir", ""))
+                    overrides = [str(o) for o in trial.user_attrs.get("overrides", [])]
+                    failures.append(JobFailure(trial.number, overrides, folder, error))
         finally:  # a crash or Ctrl-C of the search: its open trials are failed, not lost
             for trial in trials:
                 if trial.number not in told:
@@ -336,9 +346,12 @@ class DenOptunaSweeper(Sweeper):
         from optuna.trial import TrialState
 
         if result.status != JobStatus.COMPLETED:
-            error = f"trial {trial.number} failed: {result._return_value!r}"
-            log.warning("%s (%s)", error, trial.user_attrs.get("job_dir"))
-            trial.set_user_attr("error", repr(result._return_value)[:2000])
+            failure = result._return_value
+            error = str(failure) if type(failure).__name__ == "TrialError" else repr(failure)
+            log.warning(
+                "trial %d failed: %s (%s)", trial.number, error, trial.user_attrs.get("job_dir")
+            )
+            trial.set_user_attr("error", error[:2000])
             study.tell(trial, state=TrialState.FAIL)
             return error
         value = result.return_value
@@ -350,8 +363,8 @@ class DenOptunaSweeper(Sweeper):
                 f"{list(self.objectives)}). Fix: return one value per objective, in order"
             )
         if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
-            error = f"trial {trial.number} returned {value!r}"
-            log.warning("%s: not finite, told as failed", error)
+            error = f"returned {value!r}, not finite"
+            log.warning("trial %d %s: told as failed", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
             return error
         study.tell(trial, [float(v) for v in values])
