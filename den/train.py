@@ -32,7 +32,13 @@ from den.models.network import build_network
 from den.reports.objectives import TrialError, in_search, task_return
 from den.run import rundir
 from den.run.build import build_logger, build_strategy, resolve_device, setup_torch
-from den.run.checkpoint import read_checkpoint, restore, save_checkpoint, saved_config
+from den.run.checkpoint import (
+    check_fits,
+    read_checkpoint,
+    restore,
+    save_checkpoint,
+    saved_config,
+)
 from den.run.loop import learn_stream
 from den.run.preflight import validated
 from den.run.provenance import config_record, job_info, method_name, versions
@@ -83,7 +89,7 @@ def _train_in(run: RunConfig, output_dir: Path, resuming: bool, started: float) 
     strategy, record = _start(run, stream, device)
     logger_state: dict = {}
     if state is not None:
-        record, logger_state = _resume(output_dir, state, strategy, stream)
+        record, logger_state = _resume(output_dir, state, strategy, stream, record)
         started -= record.wall_time_s
     log.info(
         "%s on %s (%d tasks), model %s (%s params), device %s, output %s",
@@ -132,10 +138,12 @@ def _start(run: RunConfig, stream: Stream, device: torch.device) -> tuple[Strate
 
 
 def _resume(
-    output_dir: Path, state: dict[str, Any], strategy: Strategy, stream: Stream
+    output_dir: Path, state: dict[str, Any], strategy: Strategy, stream: Stream, fresh: RunRecord
 ) -> tuple[RunRecord, dict]:
-    """Load the checkpoint into ``strategy``; the record and the logger's state it held."""
+    """Load the checkpoint into ``strategy`` (checked against ``fresh``, the record this
+    config starts with); the record and the logger's state it held."""
     record, logger_state = restore(output_dir, state, strategy)
+    check_fits(output_dir, record, fresh.num_tasks, fresh.base_params)
     record.meta["resumed_at_task"] = record.meta.get("resumed_at_task", []) + [record.tasks_done]
     log.info("resuming %s after %d finished tasks", output_dir, record.tasks_done)
     # metrics.jsonl may hold rows of a task the checkpoint lacks (or miss rows it has):

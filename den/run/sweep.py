@@ -36,7 +36,6 @@ class JobFailure:
     error: str
 
 
-
 def in_multirun() -> bool:
     """Whether this process runs a job of a Hydra multirun (any launcher, any sweeper)."""
     try:
