@@ -498,6 +498,12 @@ class MultiHeadNet(nn.Module):
         for layer, (ts, n) in enumerate(zip(stamps, widths, strict=True)):
             if not isinstance(ts, torch.Tensor) or tuple(ts.shape) != (n,):
                 return f"layer {layer + 1} has {n} units but not {n} timestamps"
+            first = int((ts == 0).sum())  # DEN adds units of later tasks, never removes these
+            if first != self.config_widths[layer]:
+                return (
+                    f"layer {layer + 1} has {first} units of the first task where the model "
+                    f"config has {self.config_widths[layer]}"
+                )
         return None
 
 
