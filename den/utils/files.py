@@ -49,8 +49,8 @@ class WriteError(DenError):
         folder = existing_parent(Path(path))
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             fix = (
-                f"free space on the disk holding {folder} (df -h shows it), then "
-                "rerun with resume=<run dir>: every finished task is kept"
+                f"free space on the disk holding {folder} (df -h shows it), then run again; "
+                "a run that finished tasks continues after the last one with resume=<run dir>"
             )
         elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             fix = (
