@@ -923,12 +923,10 @@ CASES: list[Case] = [
         ("skipped",),
     ),
     Case(
-        "compare: auroc_matrix larger than acc_matrix",
+        "compare: wall_time_s a string",
         19,
         "report",
-        bad_results_file(
-            json_text(set_key("auroc_matrix", [[0.9, None, None]] * 3)), "auroc_matrix"
-        ),
+        bad_results_file(json_text(set_key("wall_time_s", "long")), "wall_time_s"),
         ("skipped",),
     ),
     Case(

@@ -32,6 +32,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
@@ -70,6 +71,10 @@ ConfigStore.instance().store(
 
 class SearchConfigError(ValueError):
     """A search setting that cannot work, with the key and the fix in the message."""
+
+
+class SearchStopped(CompactHydraException):
+    """Every trial so far failed; Hydra prints the message alone and exits 1."""
 
 
 def distribution_of(override: Override) -> Any:
@@ -298,9 +303,10 @@ class DenOptunaSweeper(Sweeper):
             ran = self.n_trials - remaining
             if len(failures) == ran and ran >= min(3, self.n_trials):
                 # every trial so far failed: a setting they all share, not bad luck
-                raise RuntimeError(
+                raise SearchStopped(
                     f"The first {ran} trials of this search all failed, so it stops; the "
-                    f"first error: {failures[0].error}"
+                    f"first error: {failures[0].error}\nFix: correct the setting the trials "
+                    "share, then run the same command again to continue the study"
                 )
         self.log_outcome(study, optuna)
         # lists failed trials and exits 1
