@@ -56,15 +56,7 @@ class MultiHeadNet(nn.Module):
         self.config_widths = [int(n) for n in (*conv_channels, *hidden)]
         # whether the layers may hold more or fewer units than configured (DEN grows them)
         self.growable = False
-        pools = [pool] * len(conv_channels) if isinstance(pool, int) else [int(p) for p in pool]
-        if len(pools) != len(conv_channels):
-            raise ConfigError(
-                "model.pools",
-                list(pools),
-                f"one pool size per conv layer is needed ({len(conv_channels)} conv layers)",
-                "give as many entries as model.conv_channels, or null to use model.pool",
-            )
-        self.pools = pools
+        self.pools = pools = _pool_sizes(pool, len(conv_channels))
         self.init = init
         self.kinds: list[str] = ["conv"] * len(conv_channels) + ["linear"] * len(hidden)
         self.weights = nn.ParameterList()
@@ -505,6 +497,19 @@ class MultiHeadNet(nn.Module):
                     f"config has {self.config_widths[layer]}"
                 )
         return None
+
+
+def _pool_sizes(pool: int | Sequence[int], conv_layers: int) -> list[int]:
+    """One max-pool size per conv layer (``pool``: one for all, or one each)."""
+    pools = [pool] * conv_layers if isinstance(pool, int) else [int(p) for p in pool]
+    if len(pools) != conv_layers:
+        raise ConfigError(
+            "model.pools",
+            list(pools),
+            f"one pool size per conv layer is needed ({conv_layers} conv layers)",
+            "give as many entries as model.conv_channels, or null to use model.pool",
+        )
+    return pools
 
 
 class _FrozenBlockLinear(torch.autograd.Function):
