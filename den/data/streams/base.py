@@ -173,7 +173,7 @@ def check_splits(cfg: StreamConfig, tasks: Sequence[Task]) -> None:
     for task in tasks:
         for split in SPLITS:
             labels = task.labels(split)
-            present = sorted(set(labels.tolist()))
+            present = torch.unique(labels).tolist()
             if labels.numel() and (split == "train" or task.num_classes < 2 or len(present) > 1):
                 continue
             what = f"task {task.task_id + 1} ({', '.join(task.class_names)})"
