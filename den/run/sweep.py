@@ -23,6 +23,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from den.errors import JobFailed
 from den.run import rundir
 
 log = logging.getLogger("den.sweep")
@@ -80,7 +81,7 @@ def failures_of(returns: Iterable[Any]) -> list[JobFailure]:
         folder = OmegaConf.select(cfg, "hydra.runtime.output_dir", default="")
         error = ret._return_value
         text = str(error) if error is not None else "no result"
-        if error is not None and type(error).__name__ not in ("JobFailed", "TrialError"):
+        if error is not None and not isinstance(error, JobFailed):  # a defect: say its kind
             text = f"{type(error).__name__}: {text}"
         failed.append(
             JobFailure(

@@ -352,8 +352,10 @@ class DenOptunaSweeper(Sweeper):
         from optuna.trial import TrialState
 
         if result.status != JobStatus.COMPLETED:
+            from den.errors import JobFailed
+
             failure = result._return_value
-            error = str(failure) if type(failure).__name__ == "TrialError" else repr(failure)
+            error = str(failure) if isinstance(failure, JobFailed) else repr(failure)
             log.warning(
                 "trial %d failed: %s (%s)", trial.number, error, trial.user_attrs.get("job_dir")
             )
