@@ -25,7 +25,6 @@ the package trains this way.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import statistics
@@ -52,6 +51,7 @@ from den.strategies.den.config import DENConfig
 from den.strategies.den.strategy import DENStrategy
 from den.strategies.ewc import EWCConfig, EWCStrategy
 from den.strategies.finetune import FinetuneConfig, FinetuneStrategy
+from den.utils.files import save_figure, write_atomic, write_json_atomic
 
 log = logging.getLogger("den.bench")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -419,7 +419,7 @@ def _plot_scaling(rows: list[dict[str, Any]], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -508,10 +508,10 @@ def main(cfg: DictConfig) -> None:
     }
     if cfg.scaling.enabled:
         extra["scaling"] = scaling_check(cfg, resolve_device(cfg.device), out)
-    (out / "bench.json").write_text(json.dumps(rows, indent=1))
-    (out / "bench_extra.json").write_text(json.dumps(extra, indent=1))
+    write_json_atomic(rows, out / "bench.json")
+    write_json_atomic(extra, out / "bench_extra.json")
     table = print_table(rows, extra)
-    (out / "bench.md").write_text(table + "\n")
+    write_atomic(out / "bench.md", table + "\n")
     if cfg.scaling.enabled:
         _log_scaling(extra["scaling"]["rows"])
     log.info("written: %s", out)

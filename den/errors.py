@@ -38,3 +38,9 @@ class NonFiniteLossError(DenError):
             f"{step}. Fix: lower trainer.lr or the regularisation strengths of the strategy; "
             "finished tasks are kept in the run directory."
         )
+
+
+class JobFailed(Exception):
+    """A job of a sweep failed; the message says why. A plain one-message exception (not a
+    :class:`DenError`, whose subclasses take other arguments), so launchers can send it back
+    from their worker processes and nodes."""

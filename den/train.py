@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 import torch
@@ -26,19 +26,26 @@ from den.config.store import register_configs
 from den.config.validate import validate_config
 from den.data.streams.base import Stream, build_stream
 from den.engine.training import step_listener
-from den.errors import DenError
+from den.errors import DenError, JobFailed
 from den.loggers.base import Logger
 from den.models.network import build_network
 from den.reports.objectives import TrialError, in_search, task_return
 from den.run import rundir
 from den.run.build import build_logger, build_strategy, resolve_device, setup_torch
-from den.run.checkpoint import read_checkpoint, restore, save_checkpoint, saved_config
+from den.run.checkpoint import (
+    check_fits,
+    read_checkpoint,
+    restore,
+    save_checkpoint,
+    saved_config,
+)
 from den.run.loop import learn_stream
 from den.run.preflight import validated
 from den.run.provenance import config_record, job_info, method_name, versions
 from den.run.record import RunRecord, write_metrics
 from den.run.resume import check_resume_config, resume_dir
 from den.run.summary import print_summary
+from den.run.sweep import in_multirun, record_failure
 from den.strategies.base import Strategy
 from den.utils.files import write_json_atomic
 from den.utils.interrupt import RunInterrupted, install_handlers
@@ -83,7 +90,7 @@ def _train_in(run: RunConfig, output_dir: Path, resuming: bool, started: float) 
     strategy, record = _start(run, stream, device)
     logger_state: dict = {}
     if state is not None:
-        record, logger_state = _resume(output_dir, state, strategy, stream)
+        record, logger_state = _resume(output_dir, state, strategy, stream, record)
         started -= record.wall_time_s
     log.info(
         "%s on %s (%d tasks), model %s (%s params), device %s, output %s",
@@ -132,10 +139,12 @@ def _start(run: RunConfig, stream: Stream, device: torch.device) -> tuple[Strate
 
 
 def _resume(
-    output_dir: Path, state: dict[str, Any], strategy: Strategy, stream: Stream
+    output_dir: Path, state: dict[str, Any], strategy: Strategy, stream: Stream, fresh: RunRecord
 ) -> tuple[RunRecord, dict]:
-    """Load the checkpoint into ``strategy``; the record and the logger's state it held."""
+    """Load the checkpoint into ``strategy`` (checked against ``fresh``, the record this
+    config starts with); the record and the logger's state it held."""
     record, logger_state = restore(output_dir, state, strategy)
+    check_fits(output_dir, record, fresh.num_tasks, fresh.base_params)
     record.meta["resumed_at_task"] = record.meta.get("resumed_at_task", []) + [record.tasks_done]
     log.info("resuming %s after %d finished tasks", output_dir, record.tasks_done)
     # metrics.jsonl may hold rows of a task the checkpoint lacks (or miss rows it has):
@@ -202,20 +211,36 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 def main(cfg: DictConfig) -> float | tuple[float, ...]:
     """Hydra's task function; returns validation figures only: the objectives the search
     asks for (``hydra.sweeper.objectives``: validation accuracy/AUROC, capacity), else the
-    validation average accuracy (den/reports/objectives.py)."""
+    validation average accuracy (den/reports/objectives.py).
+
+    A single run that fails exits with den's message (status 2). A job of a sweep raises
+    instead, having written ``failed.json`` into its folder, so the sweep goes on and lists
+    it at the end (den/run/sweep.py); a signal still stops the whole sweep."""
     try:
         run_cfg = validated(cfg, _output_dir())  # the one validation (or the callback's)
         results = train(run_cfg)
     except DenError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        sweep_job = in_multirun() and not isinstance(err, RunInterrupted)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" and not sweep_job:
             raise
         _log_to_file_only(f"Error: {err}")  # train.log says why the run stopped
-        if in_search() and not isinstance(err, RunInterrupted):
-            # the search records this trial as failed, with the message, and goes on
-            raise TrialError(str(err)) from None
+        if sweep_job:
+            _fail_job(str(err), err.exit_code, err)
         print(f"\nError: {err}\n", file=sys.stderr)
         sys.exit(err.exit_code)
+    except Exception as err:  # a defect, not a user's mistake: its traceback goes to the log
+        if not in_multirun():
+            raise
+        log.exception("the job failed")
+        _fail_job(f"{type(err).__name__}: {err} (traceback in {_output_dir()}/train.log)", 1, err)
     return task_return(results)
+
+
+def _fail_job(message: str, exit_code: int, cause: BaseException) -> NoReturn:
+    """Record a failed job of a sweep in its folder and raise what the sweeper lists."""
+    record_failure(_output_dir(), message, exit_code)
+    error = TrialError(message) if in_search() else JobFailed(message)
+    raise error from cause
 
 
 if __name__ == "__main__":

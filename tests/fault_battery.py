@@ -40,6 +40,9 @@ from den.config.store import register_configs
 from den.errors import DenError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The checkout whose ``python -m den...`` the command-line cases run (DEN_BATTERY_REPO names
+# another one, e.g. an older commit, to see which cases it fails).
+CLI_ROOT = Path(os.environ.get("DEN_BATTERY_REPO", REPO_ROOT))
 
 BASE = (
     "+experiment=pmnist",
@@ -385,7 +388,7 @@ def cli(
     if user:
         cmd = [*as_nobody(), *cmd]
         env["HOME"] = str(run_dir.parent)
-    kwargs = dict(cwd=REPO_ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    kwargs = dict(cwd=CLI_ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if popen:
         return subprocess.Popen(cmd, **kwargs)
     proc = subprocess.run(cmd, timeout=300, **kwargs)

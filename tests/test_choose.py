@@ -15,8 +15,8 @@ import den.reports.choose as choose_module
 from den.reports.choose import VALIDATION_KEYS, main, projected, validation_view
 
 STREAMS = {
-    "split": {"name": "split_cifar10", "kind": "split", "num_tasks": 5},
-    "binary": {"name": "cifar10_binary", "kind": "one_vs_rest", "num_tasks": 10},
+    "split": {"name": "split_cifar10", "kind": "split", "num_tasks": 2},
+    "binary": {"name": "cifar10_binary", "kind": "one_vs_rest", "num_tasks": 2},
 }
 
 

@@ -266,7 +266,7 @@ def test_bad_results_files_are_named_skipped_and_the_rest_reported(sweep, tmp_pa
         ("corrupt", "is not valid JSON"),
         ("list", "holds a JSON list"),
         ("no_config", "has no 'config'"),
-        ("bad_matrix", "has no [tasks_done x tasks_done] acc_matrix"),
+        ("bad_matrix", "has no 2 x 2 acc_matrix"),
     ):
         path = runs / name / "results.json"
         assert f"skipped {path}: it {why}" in captured.err

@@ -124,7 +124,7 @@ class TaskLinesLogger(Logger):
 
 def project_copy(tmp_path: Path) -> Path:
     project = tmp_path / "project"
-    for part in ("den", "conf"):
+    for part in ("den", "conf", "hydra_plugins"):
         shutil.copytree(
             REPO_ROOT / part, project / part, ignore=shutil.ignore_patterns("__pycache__")
         )

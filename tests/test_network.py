@@ -125,6 +125,7 @@ def test_load_state_dict_restores_a_grown_network_and_its_timestamps(tmp_path):
 
     torch.save(net.state_dict(), tmp_path / "net.pt")  # through a file, as a checkpoint
     fresh = MultiHeadNet((1, 8, 8), hidden=(6, 5))
+    fresh.growable = True  # as DEN's network is; others refuse widths the config does not give
     fresh.load_state_dict(torch.load(tmp_path / "net.pt", weights_only=True))
     assert fresh.widths() == [10, 7]
     assert fresh.widths_at(0) == [6, 5] and fresh.widths_at(1) == [10, 7]

@@ -150,6 +150,22 @@ def test_resume_without_checkpoint_names_the_file(tmp_path, tiny_mnist_root):
     assert "checkpoint.pt" in proc.stderr
 
 
+def one_task_record(record_class):
+    """The record of a 3-task run after its first task (every list one entry long)."""
+    rows = {split: {"acc": [0.5], "auroc": [0.6]} for split in ("val", "test")}
+
+    class Sizes:  # what add_task asks a strategy
+        def num_parameters(self) -> int:
+            return 10
+
+        num_nonzero_parameters = num_parameters
+
+    record = record_class(num_tasks=3, base_params=10)
+    record.add_task(rows, Sizes(), 1.0, 0.5)
+    record.tasks.append({"task_id": 0})
+    return record
+
+
 def test_checkpoint_keeps_the_logger_state(tmp_path):
     """A resumed run gets back what its logger saved (e.g. an experiment-tracker run id)."""
     import torch
@@ -165,7 +181,7 @@ def test_checkpoint_keeps_the_logger_state(tmp_path):
             FinetuneConfig(), model, TrainerConfig(), (1, 2, 2), torch.device("cpu"), 0
         )
 
-    record = RunRecord(num_tasks=3, base_params=10, params=[10])
+    record = one_task_record(RunRecord)
     save_checkpoint(tmp_path, strategy(), record, {"run_id": "abc123"})
     loaded, logger_state = load_checkpoint(tmp_path, strategy())
     assert logger_state == {"run_id": "abc123"}
@@ -188,7 +204,7 @@ def test_a_checkpoint_holding_torchs_version_object_still_loads(tmp_path):
     strategy = FinetuneStrategy(
         FinetuneConfig(), model, TrainerConfig(), (1, 2, 2), torch.device("cpu"), 0
     )
-    save_checkpoint(tmp_path, strategy, RunRecord(num_tasks=3, base_params=10, params=[10]), {})
+    save_checkpoint(tmp_path, strategy, one_task_record(RunRecord), {})
     path = tmp_path / CHECKPOINT
     state = torch.load(path, weights_only=True)
     state["logger"] = {"torch": torch.__version__}

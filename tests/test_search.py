@@ -306,19 +306,25 @@ def test_a_failed_trial_is_recorded_and_the_search_goes_on_unless_all_fail(
     # (for den_pareto.yaml's search space: a new space needs a seed that draws both)
     mixed = tmp_path / "mixed"
     mixed.mkdir()
-    search(
+    proc = search(
         "hparams_search=den_pareto",
         "hydra.sweeper.n_trials=3",
         "hydra.sweeper.sampler.seed=4",
         "strategy.k=choice(-1, 5)",
         root=tiny_mnist_root,
         cwd=mixed,
+        check=False,
     )
     trials = load(mixed / STUDY / "optuna.journal").trials
     assert {t.state.name for t in trials} == {"FAIL", "COMPLETE"}
-    for t in trials:
-        if t.state.name == "FAIL":
-            assert t.params["strategy.k"] == "-1" and "strategy.k=-1" in t.user_attrs["error"]
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    for t in failed:
+        assert t.params["strategy.k"] == "-1" and "strategy.k=-1" in t.user_attrs["error"]
+        assert (Path(t.user_attrs["job_dir"]) / "failed.json").is_file()
+    # the search went on, then listed the failed trials and exited 1
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert f"{len(failed)} of 3 trials of the sweep failed" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -330,6 +336,6 @@ def test_a_failed_trial_is_recorded_and_the_search_goes_on_unless_all_fail(
         cwd=broken,
         check=False,
     )
-    assert proc.returncode != 0
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "The first 3 trials of this search all failed" in proc.stderr
     assert [t.state.name for t in load(broken / STUDY / "optuna.journal").trials] == ["FAIL"] * 3

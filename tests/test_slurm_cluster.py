@@ -150,6 +150,23 @@ def test_two_job_sweep_writes_both_results_and_a_report(cluster, tiny_mnist_root
     assert "gpu" not in script.lower() and "gres" not in script.lower()
 
 
+def test_a_failing_job_is_recorded_and_listed_and_the_others_finish(
+    cluster, tiny_mnist_root, tmp_path
+):
+    sweep, log, name = new_sweep(tmp_path)
+    run = ("strategy=finetune", "seed=0,-1,1", "stream.num_tasks=2", "trainer.max_iters=20")
+    started = time.monotonic()
+    proc = start_driver(driver_cmd(sweep, tiny_mnist_root, name, *run), log)
+    out = wait_driver(proc, log, timeout=600)
+    print(f"3-job sweep with a failing job: {time.monotonic() - started:.1f} s")
+    assert proc.returncode == 1, out[-3000:]
+    assert len(list(sweep.rglob("results.json"))) == 2
+    (failed,) = sweep.rglob("failed.json")
+    assert "seed" in json.loads(failed.read_text())["error"]
+    assert "1 of 3 jobs of the sweep failed" in out and "seed=-1" in out
+    assert "Traceback" not in out
+
+
 def test_requeued_job_resumes_and_ends_with_the_uninterrupted_matrices(
     cluster, tiny_mnist_root, tmp_path
 ):

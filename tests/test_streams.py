@@ -105,16 +105,18 @@ def test_permuted_tasks_use_distinct_permutations_of_all_pixels():
 
 def test_permuted_task_applies_the_same_permutation_to_every_split():
     raw = synthetic_raw()
-    task = build_stream(stream_cfg(val_size=1), seed=0, raw=raw)[1]
+    task = build_stream(stream_cfg(val_size=8), seed=0, raw=raw)[1]
     perm = permutation_of(task)
     expected = raw.test_x.flatten(1)[:, perm].view(-1, 1, SIDE, SIDE).float() / 255
     assert torch.equal(task.split("test").x, expected)
     all_train = raw.train_x.flatten(1)[:, perm].view(-1, 1, SIDE, SIDE).float() / 255
     val_x = task.split("val").x
-    held_out = [i for i in range(all_train.shape[0]) if torch.equal(all_train[i], val_x[0])]
-    assert len(held_out) == 1  # the validation image is a permuted training image
+    held_out = [
+        i for i in range(all_train.shape[0]) if any(torch.equal(all_train[i], v) for v in val_x)
+    ]
+    assert len(held_out) == 8  # the validation images are permuted training images
     keep = torch.ones(all_train.shape[0], dtype=torch.bool)
-    keep[held_out[0]] = False
+    keep[held_out] = False
     assert torch.equal(task.split("train").x, all_train[keep])  # every other training image
 
 
@@ -333,7 +335,7 @@ def test_standard_normalisation_uses_the_training_split_statistics():
     raw = synthetic_raw()
     cfg = dataclasses.replace(
         StreamConfig(
-            name="n", kind="split", dataset="mnist", num_tasks=1, classes_per_task=10, val_size=1
+            name="n", kind="split", dataset="mnist", num_tasks=1, classes_per_task=10, val_size=10
         ),
         normalize="standard",
     )

@@ -191,6 +191,10 @@ def _first_line(err: Exception) -> str:
 
 
 # ------------------------------------------------------------------------------ values
+# Seeds (and seed + 2, the derived generators) must fit every random number generator used.
+MAX_SEED = 2**32 - 1
+
+
 def require(key: str, value: Any, ok: bool, problem: str, fix: str) -> None:
     if not ok:
         raise ConfigError(key, value, problem, fix)
@@ -272,9 +276,9 @@ def check_stream(cfg: StreamConfig) -> None:
     require(
         "stream.class_order_seed",
         seed,
-        seed is None or seed >= 0,
-        "must be >= 0",
-        "use a non-negative integer or null",
+        seed is None or 0 <= seed <= MAX_SEED,
+        f"must be in [0, {MAX_SEED}]",
+        "use a non-negative integer of at most 32 bits, or null",
     )
     if cfg.source != "imagefolder":  # an image folder brings its own classes
         DATASETS.get(cfg.dataset)
@@ -347,7 +351,13 @@ def check_trainer(cfg: TrainerConfig) -> None:
 
 
 def check_top_level(run: RunConfig) -> None:
-    require("seed", run.seed, run.seed >= 0, "must be >= 0", "use a non-negative integer")
+    require(
+        "seed",
+        run.seed,
+        0 <= run.seed <= MAX_SEED,
+        f"must be in [0, {MAX_SEED}]",
+        "use a non-negative integer of at most 32 bits",
+    )
     if run.threads is not None:
         require(
             "threads",

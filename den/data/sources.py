@@ -390,11 +390,11 @@ def _atomic_torch_save(obj: object, path: Path) -> None:
     """Write the decoded-image cache; a cache that cannot be written is only a warning."""
     import io
 
-    from den.utils.files import WriteError, write_atomic
+    from den.utils.files import UnsafePathError, WriteError, write_atomic
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     try:
         write_atomic(path, buffer.getvalue())
-    except WriteError as err:
+    except (WriteError, UnsafePathError) as err:
         log.warning("images not cached (%s); they are decoded again next time", err)

@@ -9,7 +9,7 @@ from typing import Any
 from den.config.registry import LOGGERS
 from den.config.schema import LoggerConfig
 from den.loggers.base import Logger
-from den.utils.files import write_atomic
+from den.utils.files import open_append, write_atomic
 
 
 @dataclass
@@ -31,7 +31,7 @@ class CSVLogger(Logger):
 
     def log_evaluation(self, row: dict[str, Any]) -> None:
         if self._file is None:
-            self._file = self.path.open("a", newline="")
+            self._file = open_append(self.path)  # never through a link
         if self._writer is None:
             self._writer = csv.DictWriter(self._file, fieldnames=list(row))
             if self._file.tell() == 0:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,15 +53,10 @@ class MultiHeadNet(nn.Module):
         super().__init__()
         self.input_shape = tuple(int(s) for s in input_shape)
         self.kernel_size = kernel_size
-        pools = [pool] * len(conv_channels) if isinstance(pool, int) else [int(p) for p in pool]
-        if len(pools) != len(conv_channels):
-            raise ConfigError(
-                "model.pools",
-                list(pools),
-                f"one pool size per conv layer is needed ({len(conv_channels)} conv layers)",
-                "give as many entries as model.conv_channels, or null to use model.pool",
-            )
-        self.pools = pools
+        self.config_widths = [int(n) for n in (*conv_channels, *hidden)]
+        # whether the layers may hold more or fewer units than configured (DEN grows them)
+        self.growable = False
+        self.pools = pools = _pool_sizes(pool, len(conv_channels))
         self.init = init
         self.kinds: list[str] = ["conv"] * len(conv_channels) + ["linear"] * len(hidden)
         self.weights = nn.ParameterList()
@@ -418,7 +414,13 @@ class MultiHeadNet(nn.Module):
         self.structure_changed()
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
-        """Load weights of any size: layers grown or shrunk by DEN are resized first."""
+        """Load weights of any size this network could have grown to: layers grown or
+        shrunk by DEN are resized first; anything that does not fit the configuration (the
+        number of layers, the input, a layer's inputs against the layer below, a width that
+        only DEN may change, a head) is refused with a ValueError saying what."""
+        problem = self.state_problem(state_dict)
+        if problem:
+            raise ValueError(problem)
         device = self.weights[0].device if self.kinds else torch.device("cpu")
         for name, plist in (
             ("weights", self.weights),
@@ -435,6 +437,79 @@ class MultiHeadNet(nn.Module):
                     plist[i] = nn.Parameter(torch.empty(shape, device=device))
                 i += 1
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def state_problem(self, state: Any) -> str | None:
+        """What in ``state`` (a state dict) does not fit this network's configuration, or None."""
+        if not isinstance(state, Mapping):
+            return f"the network state is a {type(state).__name__}"
+        count = sum(1 for k in state if str(k).startswith("weights."))
+        if count != self.num_layers:
+            return f"{count} layers where the model config has {self.num_layers}"
+        widths = []
+        for layer in range(self.num_layers):
+            weight, bias = state.get(f"weights.{layer}"), state.get(f"biases.{layer}")
+            if not isinstance(weight, torch.Tensor) or weight.dim() < 1:
+                return f"layer {layer + 1} has no weight"
+            n_out = int(weight.shape[0])
+            n_in = widths[-1] if widths else (self.input_shape[0] if self.kinds[0] == "conv" else 1)
+            expected = self._weight_shape(layer, n_out, n_in)
+            if tuple(weight.shape) != expected or n_out < 1:
+                return f"layer {layer + 1}'s weight is {list(weight.shape)}, the model config gives {list(expected)}"
+            if not isinstance(bias, torch.Tensor) or tuple(bias.shape) != (n_out,):
+                return f"layer {layer + 1}'s bias does not match its {n_out} units"
+            if not self.growable and n_out != self.config_widths[layer]:
+                return (
+                    f"layer {layer + 1} has {n_out} units where the model config has "
+                    f"{self.config_widths[layer]} (only DEN changes a layer's size)"
+                )
+            widths.append(n_out)
+        return self._heads_problem(state, widths) or self._timestamps_problem(state, widths)
+
+    def _heads_problem(self, state: Mapping, widths: list[int]) -> str | None:
+        limit = (widths[-1] if widths else 1) * self.head_block
+        i = 0
+        while f"head_weights.{i}" in state:
+            weight, bias = state[f"head_weights.{i}"], state.get(f"head_biases.{i}")
+            if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+                return f"head {i + 1} is not a matrix"
+            n_in = int(weight.shape[1])
+            if n_in > limit or n_in % self.head_block or n_in < 1:
+                return f"head {i + 1} reads {n_in} inputs, the last layer gives {limit}"
+            if not isinstance(bias, torch.Tensor) or tuple(bias.shape) != (weight.shape[0],):
+                return f"head {i + 1}'s bias does not match its {weight.shape[0]} outputs"
+            i += 1
+        if f"head_biases.{i}" in state:
+            return f"head {i + 1} has a bias but no weight"
+        return None
+
+    def _timestamps_problem(self, state: Mapping, widths: list[int]) -> str | None:
+        extra = state.get("_extra_state")
+        stamps = extra.get("unit_timestamps") if isinstance(extra, Mapping) else None
+        if not isinstance(stamps, list | tuple) or len(stamps) != len(widths):
+            return "the units' timestamps do not match the layers"
+        for layer, (ts, n) in enumerate(zip(stamps, widths, strict=True)):
+            if not isinstance(ts, torch.Tensor) or tuple(ts.shape) != (n,):
+                return f"layer {layer + 1} has {n} units but not {n} timestamps"
+            first = int((ts == 0).sum())  # DEN adds units of later tasks, never removes these
+            if first != self.config_widths[layer]:
+                return (
+                    f"layer {layer + 1} has {first} units of the first task where the model "
+                    f"config has {self.config_widths[layer]}"
+                )
+        return None
+
+
+def _pool_sizes(pool: int | Sequence[int], conv_layers: int) -> list[int]:
+    """One max-pool size per conv layer (``pool``: one for all, or one each)."""
+    pools = [pool] * conv_layers if isinstance(pool, int) else [int(p) for p in pool]
+    if len(pools) != conv_layers:
+        raise ConfigError(
+            "model.pools",
+            list(pools),
+            f"one pool size per conv layer is needed ({conv_layers} conv layers)",
+            "give as many entries as model.conv_channels, or null to use model.pool",
+        )
+    return pools
 
 
 class _FrozenBlockLinear(torch.autograd.Function):

@@ -50,15 +50,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from den.errors import DenError
 from den.reports.runs import (
     CompareError,
     Group,
     experiment_key,
     find_runs,
+    make_folder,
     method_of,
     read_results,
+    section_of,
     split_sections,
 )
+from den.utils.files import write_atomic
 
 # What the choice may read from a results.json: no test figure among them.
 VALIDATION_KEYS = (
@@ -96,19 +100,24 @@ def validation_view(results: dict[str, Any]) -> dict[str, Any]:
     """``results`` reduced to :data:`VALIDATION_KEYS`, plus ``steps``: the training steps the
     run took (every phase of every task but the sparse head fit; NaN without task reports)."""
     view = {key: results[key] for key in VALIDATION_KEYS if key in results}
-    tasks = results.get("tasks")
-    if isinstance(tasks, list) and tasks and all("report" in t for t in tasks):
-        view["steps"] = float(
-            sum(
-                phase.get("steps", 0)
-                for task in tasks
-                for name, phase in task["report"].get("phases", {}).items()
-                if name != "head_fit"
-            )
-        )
-    else:
-        view["steps"] = math.nan
+    view["steps"] = training_steps(results.get("tasks"))
     return view
+
+
+def training_steps(tasks: Any) -> float:
+    """Training steps over every phase of every task but the sparse head fit; NaN without
+    task reports (or with ones that hold no step counts)."""
+    try:
+        steps = [
+            phase.get("steps", 0)
+            for task in tasks
+            for name, phase in task["report"].get("phases", {}).items()
+            if name != "head_fit"
+        ]
+        total = float(sum(steps)) if tasks else math.nan
+    except (TypeError, AttributeError, KeyError, ValueError):  # an untrusted file's oddities
+        return math.nan
+    return total if math.isfinite(total) else math.nan
 
 
 def projected(per_task: Sequence[float] | None, tasks: int | None) -> float:
@@ -269,7 +278,7 @@ def stream_metric(section: Any, metric: str) -> str:
     """``auto``: AUROC for a one-vs-rest stream (the DEN paper's metric there), else accuracy."""
     if metric != "auto":
         return metric
-    kind = section.groups[0].runs[0].get("config", {}).get("stream", {}).get("kind")
+    kind = section_of(section.groups[0].runs[0], "stream").get("kind")
     return "auroc" if kind == "one_vs_rest" else "acc"
 
 
@@ -448,7 +457,9 @@ def test_figures(run_dir: Path) -> dict[str, float] | str:
         final = read_results(run_dir / "results.json").get("final", {})
     except ValueError as err:
         return f"unreadable ({err})"
-    return {k: float(final[k]) for k in TEST_COLUMNS if final.get(k) is not None}
+    if not isinstance(final, dict):
+        return "unreadable (no final figures)"
+    return {k: float(final[k]) for k in TEST_COLUMNS if isinstance(final.get(k), int | float)}
 
 
 def report(
@@ -627,13 +638,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         choice, text = run(args.paths, rule, args.metric, args.keys)
-    except CompareError as err:
+        print(text, end="")
+        if args.out:
+            make_folder(args.out.parent, "--out")
+            write_atomic(args.out, text, "pass --out <a new file>")
+    except (CompareError, DenError) as err:
         print(f"Error: {err}", file=sys.stderr)
         return 2
-    print(text, end="")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
     return 0 if choice.chosen else 1
 
 

@@ -35,19 +35,23 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from den.errors import DenError
 from den.reports.figures import plot_section
 from den.reports.page import Page
 from den.reports.runs import (
     METRICS,
     CompareError,
     Found,
+    check_outputs,
     find_runs,
     find_wandb_runs,
+    make_folder,
     split_sections,
 )
 from den.reports.table import build_table, table_cells, write_csv
 
 log = logging.getLogger("den.compare")
+REPORT_FILES = ("report.md", "report.html", "summary.csv")
 
 
 # ------------------------------------------------------------------------------ the report
@@ -78,7 +82,8 @@ def compare(
     out_dir = Path(out) if out is not None else Path(paths[0])
     if out_dir.is_file():
         out_dir = out_dir.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
+    check_outputs(out_dir, REPORT_FILES, (".png",))
     sections = split_sections(found.complete, label)
     page = Page("Comparison: " + ("; ".join(s.title for s in sections)))
     page.paragraph(caption(len(found.complete), len(sections), label, metric))
@@ -183,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = compare(
             args.paths, args.out, args.label, args.wandb, args.group, metric=args.metric
         )
-    except CompareError as err:
+    except (CompareError, DenError) as err:
         print(f"Error: {err}", file=sys.stderr)
         return 2
     print(report.read_text())

@@ -11,6 +11,7 @@ from typing import Any
 from den.reports.plots import COLOUR_SCALE, annotated_heatmap, place_labels, pyplot
 from den.reports.runs import (
     METRICS,
+    OUT_FIX,
     Group,
     Section,
     average_curve,
@@ -18,6 +19,7 @@ from den.reports.runs import (
     mean_std,
     run_values,
 )
+from den.utils.files import save_figure
 
 
 # ------------------------------------------------------------------------------ plots
@@ -64,7 +66,7 @@ class Figures:
 
     def save(self, fig: Any, filename: str) -> None:
         self.written.append(self.out / f"{self.prefix}{filename}")
-        fig.savefig(self.written[-1], dpi=110)
+        save_figure(fig, self.written[-1], OUT_FIX, dpi=110)
         pyplot().close(fig)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from den.errors import ConfigError
+from den.errors import ConfigError, JobFailed
 
 # The journal file a search keeps in its sweep directory unless hydra.sweeper.storage says else.
 JOURNAL_NAME = "optuna.journal"
@@ -82,7 +82,7 @@ def objective_values(results: Mapping[str, Any], names: Sequence[str]) -> tuple[
     return tuple(OBJECTIVES[name][0](results) for name in names)
 
 
-class TrialError(RuntimeError):
+class TrialError(JobFailed):
     """A run of a search failed (bad settings, diverged loss); the message says why. A plain
     one-message exception, so launchers can send it back from their worker processes."""
 

@@ -8,6 +8,9 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from den.reports.runs import OUT_FIX
+from den.utils.files import write_atomic
+
 
 @dataclass
 class Page:
@@ -50,8 +53,8 @@ class Page:
     def write(self, folder: Path) -> Path:
         """report.md and report.html in ``folder``; returns report.md."""
         report = folder / "report.md"
-        report.write_text("\n".join(self.md) + "\n")
-        (folder / "report.html").write_text(_html_page(self.title, self.html_parts))
+        write_atomic(report, "\n".join(self.md) + "\n", OUT_FIX)
+        write_atomic(folder / "report.html", _html_page(self.title, self.html_parts), OUT_FIX)
         return report
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import shlex
 import sys
@@ -27,6 +28,8 @@ from typing import Any
 
 from den.errors import DataError, DenError
 from den.reports.objectives import JOURNAL_NAME, OBJECTIVE_LABELS, open_storage
+from den.reports.runs import OUT_FIX, CompareError, check_outputs, make_folder, read_results
+from den.utils.files import save_figure, write_atomic
 
 # Test figures shown for a chosen trial: results.json's "final" key -> column title.
 TEST_COLUMNS = {
@@ -36,6 +39,7 @@ TEST_COLUMNS = {
     "forgetting": "test forgetting",
 }
 
+REPORT_FILES = ("pareto.md", "pareto_front.png", "trials.csv")
 # Overrides that only steer the search, left out of the command that reruns one trial.
 SEARCH_ONLY = ("hparams_search", "hydra")
 
@@ -124,7 +128,7 @@ def load_front(sweep_dir: Path, study_name: str | None = None, storage: str | No
                 values=dict(zip(objectives, t.values, strict=True)),
                 params=dict(t.params),
                 job_dir=trial_folder(t.user_attrs.get("job_dir"), sweep_dir),
-                overrides=list(t.user_attrs.get("overrides", [])),
+                overrides=recorded_overrides(t.user_attrs.get("overrides")),
                 pareto=t.number in front_numbers,
             )
         )
@@ -145,8 +149,16 @@ def _open_study(path: Path, sweep_dir: Path, study_name: str | None) -> tuple[An
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = open_storage(str(path.absolute()), sweep_dir)
-    names = optuna.get_all_study_names(store)
+    try:
+        store = open_storage(str(path.absolute()), sweep_dir)
+        names = optuna.get_all_study_names(store)
+    except Exception as err:  # optuna replays every line: a damaged one stops it anywhere
+        raise DataError(
+            path,
+            f"not a readable optuna journal ({damaged_line(path) or type(err).__name__})",
+            "pass the journal of a den search; each line is one JSON record, and a damaged "
+            "line can be removed with a text editor (the trials it recorded are lost)",
+        ) from None
     if study_name is None:
         if len(names) != 1:
             raise DataError(path, f"holds the studies {names}", "choose one with --study NAME")
@@ -171,14 +183,36 @@ def _open_study(path: Path, sweep_dir: Path, study_name: str | None) -> tuple[An
     return study, objectives
 
 
-def trial_folder(recorded: str | None, sweep_dir: Path) -> Path | None:
+def damaged_line(path: Path) -> str | None:
+    """``line N is not a JSON record`` for the first such line of a journal, else None."""
+    try:
+        with path.open("rb") as lines:
+            for number, line in enumerate(lines, 1):
+                try:
+                    if not isinstance(json.loads(line), dict):
+                        raise ValueError
+                except ValueError:
+                    return f"line {number} is not a JSON record: {line[:60]!r}"
+    except OSError as err:
+        return f"cannot be read: {err.strerror or err}"
+    return None
+
+
+def trial_folder(recorded: Any, sweep_dir: Path) -> Path | None:
     """The trial's folder as recorded, or, when the sweep folder was moved or copied (from a
     cluster to a laptop), the folder of the same name inside ``sweep_dir``."""
-    if not recorded:
+    if not recorded or not isinstance(recorded, str):
         return None
     path = Path(recorded)
     moved = sweep_dir / path.name
     return moved if not path.is_dir() and moved.is_dir() else path
+
+
+def recorded_overrides(value: Any) -> list[str]:
+    """A trial's overrides as the search recorded them ([] when it recorded something else)."""
+    if isinstance(value, list) and all(isinstance(o, str) for o in value):
+        return list(value)
+    return []
 
 
 def choose(front: Front, numbers: list[int] | None) -> list[Trial]:
@@ -202,10 +236,16 @@ def read_test_metrics(job_dir: Path | None) -> dict[str, float] | str:
         return "no trial folder recorded"
     path = job_dir / "results.json"
     try:
-        final = json.loads(path.read_text())["final"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        return f"unreadable {path} ({type(err).__name__})"
-    return {key: float(final[key]) for key in TEST_COLUMNS if final.get(key) is not None}
+        final = read_results(path).get("final")
+    except ValueError as err:
+        return f"unreadable {path}: it {err}"
+    if not isinstance(final, dict):
+        return f"unreadable {path}: it has no final figures"
+    return {key: float(final[key]) for key in TEST_COLUMNS if _number(final.get(key))}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def plot_front(front: Front, chosen: list[Trial], path: Path, budgets: Budgets) -> None:
@@ -213,7 +253,7 @@ def plot_front(front: Front, chosen: list[Trial], path: Path, budgets: Budgets) 
     from den.reports.plots import pyplot
 
     fig = front_figure(front, chosen, budgets)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, OUT_FIX, dpi=120)
     pyplot().close(fig)
 
 
@@ -291,7 +331,8 @@ def write_report(
     """``pareto.md``, ``pareto_front.png`` and ``trials.csv`` in ``out``; returns pareto.md.
     ``chosen``: the trials picked with ``--choose`` (ringed; none: the front's test figures
     are shown, unringed)."""
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
+    check_outputs(out, REPORT_FILES)
     acc = front.accuracy
     params = sorted({k for t in front.trials for k in t.params})
     plot_front(front, chosen, out / "pareto_front.png", budgets or Budgets())
@@ -324,25 +365,26 @@ def write_report(
     lines += ["", "To rerun a chosen trial on its own (add `seed=` for more seeds):", ""]
     lines += [f"- trial {t.number}: `{rerun_command(t)}`" for t in shown if t.overrides]
     report = out / "pareto.md"
-    report.write_text("\n".join(lines) + "\n")
+    write_atomic(report, "\n".join(lines) + "\n", OUT_FIX)
     return report
 
 
 def write_trials_csv(front: Front, params: list[str], path: Path) -> None:
     """One row per finished trial: objectives, Pareto-optimal or not, settings, folder."""
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["trial", *front.objectives, "pareto", *params, "folder"])
-        for t in front.trials:
-            writer.writerow(
-                [
-                    t.number,
-                    *(t.values[n] for n in front.objectives),
-                    int(t.pareto),
-                    *(t.params.get(p, "") for p in params),
-                    t.job_dir or "",
-                ]
-            )
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["trial", *front.objectives, "pareto", *params, "folder"])
+    for t in front.trials:
+        writer.writerow(
+            [
+                t.number,
+                *(t.values[n] for n in front.objectives),
+                int(t.pareto),
+                *(t.params.get(p, "") for p in params),
+                t.job_dir or "",
+            ]
+        )
+    write_atomic(path, text.getvalue(), OUT_FIX)
 
 
 def chosen_test_table(chosen: list[Trial], acc: str) -> list[str]:
@@ -396,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     except DenError as err:
         print(f"\nError: {err}\n", file=sys.stderr)
         return err.exit_code
+    except CompareError as err:
+        print(f"\nError: {err}\n", file=sys.stderr)
+        return 2
     print(f"{len(front.pareto)} Pareto-optimal of {len(front.trials)} finished trials")
     print(f"report: {report}")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from den.engine import metrics
+from den.utils.files import read_bounded, refuse_unsafe
 
 
 class CompareError(Exception):
@@ -74,6 +76,34 @@ CSV_KEYS = tuple(dict.fromkeys(k for m in TRANSFER_COLUMNS for k, _, _ in table_
 REQUIRED_KEYS = ("config", "final", "acc_matrix", "auroc_matrix", "tasks_done")
 
 
+# ------------------------------------------------------------------------------ the output
+OUT_FIX = "pass --out <a fresh folder>"
+
+
+def make_folder(folder: Path, option: str = "--out") -> Path:
+    """Create the folder a report goes to; a CompareError naming it if that fails."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CompareError(
+            f"cannot create the folder {folder} ({err.strerror or err}). Fix: pass {option} "
+            "<a folder this user can write>."
+        ) from None
+    return folder
+
+
+def check_outputs(folder: Path, names: Sequence[str], suffixes: Sequence[str] = ()) -> None:
+    """Refuse, before anything is written, a report folder where a file the report writes
+    (``names``, or any file ending in one of ``suffixes``) is a symbolic link or a special
+    file: a received run folder is the default ``--out``, and a planted link there would
+    send the report over a file elsewhere (an :class:`~den.utils.files.UnsafePathError`)."""
+    targets = [folder / name for name in names]
+    if suffixes and folder.is_dir():
+        targets += sorted(p for p in folder.iterdir() if p.name.endswith(tuple(suffixes)))
+    for path in targets:
+        refuse_unsafe(path, OUT_FIX)
+
+
 # ------------------------------------------------------------------------------ reading runs
 @dataclass
 class Found:
@@ -85,38 +115,99 @@ class Found:
     duplicates: list[tuple[Path, Path]] = field(default_factory=list)  # (dropped, kept)
 
 
+RESULTS_LIMIT = 64 << 20  # bytes: a results.json of 1,000 tasks is a few MiB
+# keys of "final" a report reads: required ones, and optional ones (null = not recorded)
+FINAL_REQUIRED = ("avg_acc", "avg_auroc")
+FINAL_OPTIONAL = ("bwt", "forgetting", "auroc_bwt", "capacity", "nonzero_capacity", "params")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"holds {name}, which is not a number (JSON has no NaN or Infinity)")
+
+
 def read_results(file: Path) -> dict[str, Any]:
-    """The content of one results.json; ValueError naming what is wrong with it."""
+    """The content of one results.json; ValueError naming what is wrong with it. Every
+    file is untrusted: only a regular file is read, and at most :data:`RESULTS_LIMIT` bytes
+    of it; a complete run's figures must all be there, finite and of one size."""
+    data = read_bounded(file, RESULTS_LIMIT)  # ValueError: a pipe, a folder, too large
     try:
-        results = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"cannot be read ({err.strerror or err})") from err
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"is not UTF-8 text (byte {err.start} is 0x{data[err.start]:02x})"
+        ) from None
+    try:
+        results = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as err:
-        raise ValueError(f"is not valid JSON ({err})") from err
+        raise ValueError(f"is not valid JSON ({err})") from None
+    except RecursionError:
+        raise ValueError("is not valid JSON (nested too deeply)") from None
     if not isinstance(results, dict):
         raise ValueError(f"holds a JSON {type(results).__name__}, not a den results object")
     if not isinstance(results.get("config"), dict):
         raise ValueError("has no 'config' (not written by den.train)")
-    if results.get("status") == "complete":
-        missing = [k for k in REQUIRED_KEYS if k not in results]
-        if missing:
-            raise ValueError(f"lacks {', '.join(missing)}")
-        for key in ("acc_matrix", "auroc_matrix"):
-            if not lower_triangle(results[key], results["tasks_done"]):
-                raise ValueError(f"has no [tasks_done x tasks_done] {key} of numbers")
+    if not isinstance(results.get("status"), str):
+        raise ValueError(f"has a status of {results.get('status')!r}, not a word")
+    for key in ("method", "stream", "experiment"):
+        if key in results and not isinstance(results[key], str | None):
+            raise ValueError(f"has a {key} of {_shown(results[key])}, not a name")
+    if results["status"] == "complete":
+        problem = complete_problem(results)
+        if problem:
+            raise ValueError(problem)
     return results
 
 
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def complete_problem(results: dict[str, Any]) -> str | None:
+    """What makes a "complete" results dict unfit for a report (figures missing, not
+    numbers, not finite, of the wrong size), or None."""
+    missing = [k for k in REQUIRED_KEYS if k not in results]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    done = results["tasks_done"]
+    if not isinstance(done, int) or isinstance(done, bool) or done < 1:
+        return f"has tasks_done {_shown(done)}, not a number of tasks"
+    stream = results["config"].get("stream")
+    planned = stream.get("num_tasks") if isinstance(stream, dict) else None
+    if isinstance(planned, int) and planned != done:
+        return f"claims to be complete after {done} of its {planned} tasks (stream.num_tasks)"
+    for key in ("acc_matrix", "auroc_matrix", "val_acc_matrix", "val_auroc_matrix"):
+        if (key in results or key in REQUIRED_KEYS) and not lower_triangle(results[key], done):
+            return f"has no {done} x {done} {key} of finite numbers (tasks_done is {done})"
+    final = results["final"]
+    if not isinstance(final, dict):
+        return f"has a 'final' of {_shown(final)}, not an object of figures"
+    for key in (*FINAL_REQUIRED, *FINAL_OPTIONAL):
+        value = final.get(key)
+        if not _finite(value) and (key in FINAL_REQUIRED or value is not None):
+            return f"has final.{key} = {_shown(value)}, not a finite number"
+    for key in ("wall_time_s", "peak_rss_mib"):
+        if results.get(key) is not None and not _finite(results[key]):
+            return f"has {key} = {_shown(results[key])}, not a finite number"
+    for key in ("capacity_per_task", "nonzero_capacity_per_task"):
+        value = results.get(key)
+        if value is not None and not (isinstance(value, list) and all(map(_finite, value))):
+            return f"has {key} = {_shown(value)}, not a list of finite numbers"
+    return None
+
+
 def lower_triangle(matrix: Any, size: Any) -> bool:
-    """Whether ``matrix`` has ``size`` rows with numbers at and below the diagonal."""
+    """Whether ``matrix`` has ``size`` rows with finite numbers at and below the diagonal."""
     if not isinstance(size, int) or size < 1 or not isinstance(matrix, list):
         return False
     if len(matrix) != size:
         return False
     return all(
-        isinstance(row, list)
-        and len(row) > i
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in row[: i + 1])
+        isinstance(row, list) and len(row) > i and all(map(_finite, row[: i + 1]))
         for i, row in enumerate(matrix)
     )
 
@@ -132,6 +223,9 @@ def find_runs(paths: Sequence[str | Path]) -> Found:
                 "or results.json files."
             )
         files |= set(path.rglob("results.json")) if path.is_dir() else {path}
+        if path.is_dir():  # a sweep's failed job: failed.json and no results
+            failed = {f.parent for f in path.rglob("failed.json")}
+            found.incomplete += sorted(d for d in failed if not (d / "results.json").exists())
     for file in sorted(files):
         try:
             results = read_results(file)
@@ -197,7 +291,13 @@ def find_wandb_runs(path: str, group: str | None) -> Found:
             found.incomplete.append(where)
             continue
         config = {k: v for k, v in dict(run.config).items() if not k.startswith("_")}
-        found.complete.append((where, {**results, "status": "complete", "config": config}))
+        results = {**results, "status": "complete", "config": config}
+        problem = complete_problem(results)
+        if problem:
+            print(f"Warning: skipped {where}: it {problem}", file=sys.stderr)
+            found.bad.append((where, problem))
+        else:
+            found.complete.append((where, results))
     drop_duplicates(found)
     return found
 
@@ -211,16 +311,21 @@ def learned(matrix: list[list[float | None]]) -> float:
 def run_values(results: dict[str, Any]) -> dict[str, float]:
     """Every table/CSV column of one run (NaN where the run does not record it)."""
     final = results.get("final", {})
-    out = {key: float(final.get(key, math.nan)) for key in ("avg_acc", "avg_auroc")}
+
+    def value(key: str, default: float = math.nan) -> float:  # null: not recorded
+        return float(default if final.get(key) is None else final[key])
+
+    out = {key: value(key) for key in ("avg_acc", "avg_auroc")}
     out["learned_acc"] = learned(results["acc_matrix"])
     out["learned_auroc"] = learned(results["auroc_matrix"])
-    out["bwt"] = float(final.get("bwt", metrics.backward_transfer(results["acc_matrix"])))
-    out["forgetting"] = float(final.get("forgetting", metrics.forgetting(results["acc_matrix"])))
+    out["bwt"] = value("bwt", metrics.backward_transfer(results["acc_matrix"]))
+    out["forgetting"] = value("forgetting", metrics.forgetting(results["acc_matrix"]))
     out["auroc_bwt"] = metrics.backward_transfer(results["auroc_matrix"])  # older runs lack the key
     out["auroc_forgetting"] = metrics.forgetting(results["auroc_matrix"])
-    out["capacity"] = float(final.get("capacity", math.nan))
-    out["nonzero_capacity"] = float(final.get("nonzero_capacity", math.nan))
-    out["wall_time_s"] = float(results.get("wall_time_s", math.nan))
+    out["capacity"] = value("capacity")
+    out["nonzero_capacity"] = value("nonzero_capacity")
+    wall = results.get("wall_time_s")
+    out["wall_time_s"] = float(wall) if wall is not None else math.nan
     peak = results.get("peak_rss_mib")  # not recorded by runs older than the key
     out["peak_rss_mib"] = float(peak) if peak else math.nan
     return out
@@ -247,7 +352,14 @@ def config_value(results: dict[str, Any], dotted: str) -> Any:
 def method_of(results: dict[str, Any]) -> str:
     """The strategy config chosen (results.json's ``method``); ``strategy.name`` for runs
     recorded before the key."""
-    return str(results.get("method") or results.get("config", {}).get("strategy", {}).get("name"))
+    return str(results.get("method") or section_of(results, "strategy").get("name"))
+
+
+def section_of(results: dict[str, Any], key: str) -> dict[str, Any]:
+    """The config section ``key`` of a run ({} when the file has none or not an object)."""
+    config = results.get("config")
+    node = config.get(key) if isinstance(config, dict) else None
+    return node if isinstance(node, dict) else {}
 
 
 # ------------------------------------------------------------------------------ sections, groups
@@ -314,23 +426,31 @@ class Section:
 def split_sections(runs: list[tuple[Path, dict]], label_key: str = "auto") -> list[Section]:
     """One section per stream config, in the order its first run appears."""
     by_stream: dict[Any, list[tuple[Path, dict]]] = {}
-    for run_dir, results in runs:
-        by_stream.setdefault(stream_key(results), []).append((run_dir, results))
+    for run_dir, results in runs:  # runs of one stream and length: matrices of one size
+        key = (stream_key(results), results["tasks_done"])
+        by_stream.setdefault(key, []).append((run_dir, results))
     sections = []
     for members in by_stream.values():
         first = members[0][1]
-        stream = first.get("stream") or first["config"].get("stream", {}).get("name", "stream")
+        stream = first.get("stream") or section_of(first, "stream").get("name", "stream")
         experiments = sorted({str(r.get("experiment", "")) for _, r in members} - {""})
         title = f"{stream}, {first['tasks_done']} tasks"
         if experiments and experiments != [stream]:
             title += f" (experiment {', '.join(experiments)})"
-        sections.append(Section(title, str(stream), group_runs(members, label_key)))
+        sections.append(Section(title, slug_of(stream), group_runs(members, label_key)))
     slugs = [s.slug for s in sections]
     for section in sections:  # two configs of one stream (e.g. sample counts) stay apart
         if slugs.count(section.slug) > 1:
             section.slug += f"_{slugs[: sections.index(section)].count(section.slug) + 1}"
             slugs = [s.slug for s in sections]
     return sections
+
+
+def slug_of(name: Any) -> str:
+    """A file-name part from a stream's name as a results file gives it (untrusted): letters,
+    digits, ``-``, ``_`` and ``.`` only, no leading dot, at most 40 characters."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).lstrip("._")[:40]
+    return slug or "stream"
 
 
 def group_runs(runs: list[tuple[Path, dict]], label_key: str = "auto") -> list[Group]:

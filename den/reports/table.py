@@ -10,10 +10,12 @@ from den.reports.runs import (
     CSV_KEYS,
     METRICS,
     OPTIONAL_COLUMNS,
+    OUT_FIX,
     Section,
     run_values,
     table_columns,
 )
+from den.utils.files import write_atomic
 
 
 def build_table(section: Section, metric: str) -> Any:
@@ -76,4 +78,4 @@ def write_csv(sections: list[Section], path: Path) -> None:
                         **{k: values[k] for k in CSV_KEYS},
                     }
                 )
-    pd.DataFrame(rows).to_csv(path, index=False)
+    write_atomic(path, pd.DataFrame(rows).to_csv(index=False), OUT_FIX)

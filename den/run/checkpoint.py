@@ -89,8 +89,10 @@ def read_checkpoint(output_dir: str | Path) -> dict[str, Any]:
     if problem:
         raise DataError(
             path,
-            f"not a den checkpoint ({problem})",
-            "resume from a run directory that den wrote, or start a new run without resume",
+            f"not a den checkpoint, or a damaged one ({problem})",
+            f"remove {path} and the results.json and metrics.jsonl beside it to start the run "
+            "over there, or resume from another run directory that den wrote, or start a new "
+            "run without resume",
         )
     return state
 
@@ -113,7 +115,98 @@ def _shape_problem(state: Any) -> str | None:
         return f"unknown record fields {sorted(unknown)}"
     if not isinstance(record.get("meta", {}), dict):
         return "no run metadata"
+    return record_problem(record)
+
+
+def _numbers(value: Any, kind: type | tuple = (int, float)) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, kind) and not isinstance(v, bool) for v in value
+    )
+
+
+def record_problem(record: dict[str, Any]) -> str | None:
+    """What makes a checkpoint's run record inconsistent (a list of the wrong type or
+    length, a matrix of the wrong shape), or None."""
+    size, base = record.get("num_tasks"), record.get("base_params")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        return f"record: num_tasks is {size!r}"
+    if not isinstance(base, int) or isinstance(base, bool) or base < 1:
+        return f"record: base_params is {base!r}"
+    params = record.get("params", [])
+    if not _numbers(params, int) or len(params) > size:
+        return f"record: params is {_kind(params)}, not a list of at most {size} integers"
+    done = len(params)
+    lengths = {"learn_time_s": done, "eval_time_s": done, "tasks": done}
+    if record.get("nonzero_params"):  # empty in records written before the key
+        lengths["nonzero_params"] = done
+    for key, length in lengths.items():
+        value = record.get(key, [])
+        ok = isinstance(value, list) and len(value) == length
+        if not ok or (key != "tasks" and not _numbers(value)):
+            return f"record: {key} is {_kind(value)}, not {length} numbers like params"
+    if not all(isinstance(t, dict) for t in record.get("tasks", [])):
+        return "record: tasks is not a list of task records"
+    for key in ("wall_time_s", "peak_rss_mib"):
+        if not _numbers([record.get(key, 0.0)]):
+            return f"record: {key} is {_kind(record.get(key))}"
+    return _matrices_problem(record.get("matrices", {}), done, size)
+
+
+def _matrices_problem(matrices: Any, done: int, size: int) -> str | None:
+    if not isinstance(matrices, dict):
+        return "record: matrices is not a dict"
+    for split in ("val", "test"):
+        for metric in ("acc", "auroc"):
+            rows = (
+                matrices.get(split, {}).get(metric)
+                if isinstance(matrices.get(split), dict)
+                else None
+            )
+            ok = isinstance(rows, list) and len(rows) == done
+            ok = ok and all(
+                isinstance(row, list)
+                and len(row) == size
+                and _numbers(row[: i + 1])
+                and all(v is None for v in row[i + 1 :])
+                for i, row in enumerate(rows)
+            )
+            if not ok:
+                return (
+                    f"record: the {split} {metric} matrix is not {done} rows of {size} "
+                    "(numbers up to the diagonal)"
+                )
     return None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def refuse_unfit(path: Path, why: str) -> DataError:
+    """The error for a checkpoint that cannot continue this run: which files to remove."""
+    folder = path.parent
+    return DataError(
+        path,
+        f"the checkpoint does not fit this run ({why})",
+        "resume with the overrides of the original run; or, to start this run over in "
+        f"{folder}, remove {path} and the results.json and metrics.jsonl beside it; or start "
+        "a new run in another folder without resume",
+    )
+
+
+def check_fits(path: str | Path, record: RunRecord, num_tasks: int, base_params: int) -> None:
+    """Refuse a restored record made for another stream or another network size."""
+    path = Path(path) / CHECKPOINT if Path(path).is_dir() else Path(path)
+    if record.num_tasks != num_tasks:
+        raise refuse_unfit(path, f"its run has {record.num_tasks} tasks, this stream {num_tasks}")
+    if record.base_params != base_params:
+        raise refuse_unfit(
+            path,
+            f"its base network has {record.base_params:,} parameters, this run's model config "
+            f"gives {base_params:,}",
+        )
 
 
 def saved_config(state: dict[str, Any]) -> dict[str, Any]:
@@ -130,12 +223,10 @@ def restore(path: str | Path, state: dict[str, Any], strategy: Strategy) -> tupl
         torch.set_rng_state(state["torch_rng"].cpu())
         record = RunRecord(**state["record"])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as err:
-        raise DataError(
-            Path(path) / CHECKPOINT if Path(path).is_dir() else path,
-            f"the checkpoint does not fit this run's strategy and model "
-            f"({type(err).__name__}: {str(err).strip().splitlines()[0][:200]})",
-            "resume with the overrides of the original run, or start a new run without resume",
-        ) from err
+        file = Path(path) / CHECKPOINT if Path(path).is_dir() else Path(path)
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        why = first if isinstance(err, ValueError) else f"{type(err).__name__}: {first}"
+        raise refuse_unfit(file, f"its strategy and model state: {why}") from err
     logger_state = state.get("logger", {})
     return record, logger_state if isinstance(logger_state, dict) else {}
 

@@ -8,14 +8,13 @@ dies keeps every finished task and never leaves a file that claims success.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from den.engine import metrics
-from den.utils.files import append_lines, write_atomic
+from den.utils.files import append_lines, finite_json, write_atomic
 
 SPLITS = ("val", "test")
 
@@ -133,12 +132,13 @@ def metrics_lines(record: RunRecord, i: int) -> list[dict[str, Any]]:
 
 def append_metrics(record: RunRecord, i: int, path: str | Path) -> None:
     """Append task ``i``'s rows to ``metrics.jsonl``."""
-    append_lines(path, (json.dumps(row) for row in metrics_lines(record, i)))
+    rows = metrics_lines(record, i)
+    append_lines(path, (finite_json(row, f"{path} (task {i + 1})", None) for row in rows))
 
 
 def write_metrics(record: RunRecord, path: str | Path) -> None:
     """Rewrite ``metrics.jsonl`` (atomically) to hold exactly the rows of the record's
     finished tasks: on resume, rows of a task the checkpoint lacks are dropped and rows the
     checkpoint has but the file lost are restored, so no row is ever duplicated or missing."""
-    rows = (metrics_lines(record, i) for i in range(record.tasks_done))
-    write_atomic(path, "".join(json.dumps(row) + "\n" for task in rows for row in task))
+    rows = [row for i in range(record.tasks_done) for row in metrics_lines(record, i)]
+    write_atomic(path, "".join(finite_json(row, str(path), None) + "\n" for row in rows))

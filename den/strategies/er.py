@@ -148,4 +148,6 @@ class ERStrategy(Strategy):
             tuple(int(v) for v in key.split(":")): x.to(self.device)
             for key, x in state["buffer"].items()
         }
+        if any(tuple(x.shape[1:]) != self.input_shape for x in self.buffer.examples.values()):
+            raise ValueError(f"the memory's examples are not of the input shape {self.input_shape}")
         self.replay_generator.set_state(state["replay_generator"])

@@ -155,4 +155,6 @@ class PackNetStrategy(Strategy):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        if [tuple(o.shape) for o in state["owners"]] != [tuple(w.shape) for w in self.net.weights]:
+            raise ValueError("the owners of the weights do not match the network's layers")
         self.owners = [o.to(self.device) for o in state["owners"]]

@@ -111,6 +111,11 @@ class QuadraticPenaltyStrategy(Strategy):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        trunk = [tuple(p.shape) for p in self.net.trunk_parameters()]
+        for key in ("importance", "anchor"):
+            kept = state[key]
+            if kept is not None and [tuple(x.shape) for x in kept] != trunk:
+                raise ValueError(f"the {key} tensors do not match the network's parameters")
         self.importance = _to_device(state["importance"], self.device)
         self.anchor = _to_device(state["anchor"], self.device)
 

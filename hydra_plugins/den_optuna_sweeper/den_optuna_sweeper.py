@@ -32,6 +32,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
@@ -70,6 +71,10 @@ ConfigStore.instance().store(
 
 class SearchConfigError(ValueError):
     """A search setting that cannot work, with the key and the fix in the message."""
+
+
+class SearchStopped(CompactHydraException):
+    """Every trial so far failed; Hydra prints the message alone and exits 1."""
 
 
 def distribution_of(override: Override) -> Any:
@@ -268,7 +273,9 @@ class DenOptunaSweeper(Sweeper):
         fixed, space = self.search_space(arguments)
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        from den.utils.files import write_atomic
+
+        write_atomic(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
         study = self.open_study(sweep_dir, fixed)
         batch = self.batch_size()
         states = [t.state for t in study.get_trials(deepcopy=False)]
@@ -284,8 +291,10 @@ class DenOptunaSweeper(Sweeper):
             self.n_trials,
             batch,
         )
+        from den.run.sweep import end_of_sweep
+
         returns: list[JobReturn] = []
-        failures: list[str] = []
+        failures: list[Any] = []
         remaining = self.n_trials
         while remaining > 0:
             trials = [study.ask(space) for _ in range(min(batch, remaining))]
@@ -294,19 +303,24 @@ class DenOptunaSweeper(Sweeper):
             ran = self.n_trials - remaining
             if len(failures) == ran and ran >= min(3, self.n_trials):
                 # every trial so far failed: a setting they all share, not bad luck
-                raise RuntimeError(
+                raise SearchStopped(
                     f"The first {ran} trials of this search all failed, so it stops; the "
-                    f"first error: {failures[0]}"
+                    f"first error: {failures[0].error}\nFix: correct the setting the trials "
+                    "share, then run the same command again to continue the study"
                 )
         self.log_outcome(study, optuna)
+        # lists failed trials and exits 1
+        end_of_sweep(failures, [ret.overrides or [] for ret in returns], "trials")
         return returns
 
     def run_batch(
-        self, study: Any, trials: list, fixed: list[str], sweep_dir: Path, failures: list[str]
+        self, study: Any, trials: list, fixed: list[str], sweep_dir: Path, failures: list[Any]
     ) -> list[JobReturn]:
         """Launch one batch of asked trials as jobs and tell the study each outcome; a
-        failed trial's error is appended to ``failures``."""
+        failed trial is appended to ``failures`` (a :class:`den.run.sweep.JobFailure`)."""
         from optuna.trial import TrialState
+
+        from den.run.sweep import JobFailure
 
         jobs = []
         for trial in trials:
@@ -323,7 +337,9 @@ class DenOptunaSweeper(Sweeper):
                 error = self.tell(study, trial, result)
                 told.add(trial.number)
                 if error:
-                    failures.append(error)
+                    folder = str(trial.user_attrs.get("job_dir", ""))
+                    overrides = [str(o) for o in trial.user_attrs.get("overrides", [])]
+                    failures.append(JobFailure(trial.number, overrides, folder, error))
         finally:  # a crash or Ctrl-C of the search: its open trials are failed, not lost
             for trial in trials:
                 if trial.number not in told:
@@ -336,9 +352,14 @@ class DenOptunaSweeper(Sweeper):
         from optuna.trial import TrialState
 
         if result.status != JobStatus.COMPLETED:
-            error = f"trial {trial.number} failed: {result._return_value!r}"
-            log.warning("%s (%s)", error, trial.user_attrs.get("job_dir"))
-            trial.set_user_attr("error", repr(result._return_value)[:2000])
+            from den.errors import JobFailed
+
+            failure = result._return_value
+            error = str(failure) if isinstance(failure, JobFailed) else repr(failure)
+            log.warning(
+                "trial %d failed: %s (%s)", trial.number, error, trial.user_attrs.get("job_dir")
+            )
+            trial.set_user_attr("error", error[:2000])
             study.tell(trial, state=TrialState.FAIL)
             return error
         value = result.return_value
@@ -350,8 +371,8 @@ class DenOptunaSweeper(Sweeper):
                 f"{list(self.objectives)}). Fix: return one value per objective, in order"
             )
         if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
-            error = f"trial {trial.number} returned {value!r}"
-            log.warning("%s: not finite, told as failed", error)
+            error = f"returned {value!r}, not finite"
+            log.warning("trial %d %s: told as failed", trial.number, error)
             study.tell(trial, state=TrialState.FAIL)
             return error
         study.tell(trial, [float(v) for v in values])

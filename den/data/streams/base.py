@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -22,7 +23,7 @@ from den.config.registry import STREAMS
 from den.config.schema import StreamConfig
 from den.data.augment import Augmentation, build_augmentation
 from den.data.sources import RawDataset, load_dataset
-from den.errors import ConfigError
+from den.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
 
@@ -64,10 +65,16 @@ class Task:
     input_shape: tuple[int, int, int]
     _make_split: Callable[[str], Split] = field(repr=False)
     sizes: dict[str, int] = field(default_factory=dict)
+    _labels: Callable[[str], torch.Tensor] | None = field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    def labels(self, name: str) -> torch.Tensor:
+        """The task-local labels of split ``name``, without building its inputs when the
+        stream kind can say them alone."""
+        return self._labels(name) if self._labels is not None else self.split(name).y
 
     def split(self, name: str) -> Split:
         """Materialise ``train``, ``val`` or ``test`` (a fresh tensor pair on the CPU)."""
@@ -134,6 +141,7 @@ class Pools:
             self.raw.image_shape,
             make,
             {k: v.numel() for k, v in chosen.items()},
+            lambda split: relabel(self.y[split][chosen[split]]),
         )
 
 
@@ -150,11 +158,43 @@ def build_stream(cfg: StreamConfig, seed: int, raw: RawDataset | None = None) ->
     gen = torch.Generator().manual_seed(seed)
     pools = hold_out_validation(cfg, raw, gen)
     tasks = STREAMS.get(cfg.kind).target(cfg, pools, gen)
+    check_splits(cfg, tasks)
     augment = build_augmentation(cfg.augment)
     if augment is not None:
         for task in tasks:
             task._make_split = _augmented_train(task._make_split, augment)
     return Stream(cfg.name, tasks, cfg.dataset, raw.num_classes)
+
+
+def check_splits(cfg: StreamConfig, tasks: Sequence[Task]) -> None:
+    """Refuse a stream with a task whose split has no examples, or whose validation or test
+    split holds a single class of a task of several (its AUROC would be undefined, NaN):
+    before any training, naming the task and the split (a :class:`DataError`)."""
+    for task in tasks:
+        for split in SPLITS:
+            labels = task.labels(split)
+            present = torch.unique(labels).tolist()
+            if labels.numel() and (split == "train" or task.num_classes < 2 or len(present) > 1):
+                continue
+            what = f"task {task.task_id + 1} ({', '.join(task.class_names)})"
+            if not labels.numel():
+                problem = f"{what} has no examples in its {split} split"
+            else:
+                only = task.class_names[present[0]]
+                problem = (
+                    f"the {split} split of {what} holds examples of one class only ({only}), "
+                    "so its AUROC is undefined"
+                )
+            raise DataError(Path(str(cfg.root)).expanduser(), problem, _split_fix(cfg, split))
+
+
+def _split_fix(cfg: StreamConfig, split: str) -> str:
+    if split == "val":
+        return "raise stream.val_size so that every task gets validation examples of each class"
+    return (
+        f"check that the dataset's {split} files hold every class of the stream (a complete "
+        f"copy of {cfg.dataset}), or use fewer tasks (stream.num_tasks)"
+    )
 
 
 def hold_out_validation(cfg: StreamConfig, raw: RawDataset, gen: torch.Generator) -> Pools:

@@ -45,5 +45,6 @@ def permuted_tasks(cfg: StreamConfig, pools: Pools, gen: torch.Generator) -> lis
         classes = list(range(pools.raw.num_classes))
         names = list(pools.raw.class_names)
         sizes = {k: v.numel() for k, v in chosen.items()}
-        tasks.append(Task(t, classes, names, shape, make, sizes))
+        labels = lambda split, chosen=chosen: pools.y[split][chosen[split]]  # noqa: E731
+        tasks.append(Task(t, classes, names, shape, make, sizes, labels))
     return tasks

@@ -110,6 +110,7 @@ class DENStrategy(Strategy):
 
     def __init__(self, cfg: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(cfg, *args, **kwargs)
+        self.net.growable = True  # expansion and splits change the layers' sizes
         # Every DEN phase decays the weights it trains by l2 (the code's l2_lambda).
         self.trainer_cfg = dataclasses.replace(self.trainer_cfg, weight_decay=self.cfg.l2)
 
