@@ -329,7 +329,7 @@ def link_in_pareto_folder(env: Env) -> str:
     pareto_study(box.inside, [fake_results()["final"]] * 2)
     link = box.plant("pareto.md")
     before = box.snapshot()
-    proc = run_den("den.pareto", str(box.inside))
+    proc = run_den("den.pareto", str(box.inside), "--out", str(box.inside))
     assert proc.returncode == 2 and str(link) in proc.stderr, proc.stderr[-3000:]
     return last_line(proc) + box.unchanged(before)
 
@@ -434,8 +434,8 @@ def pareto_garbage_line(env: Env) -> str:
 def pareto_final_is_a_list(env: Env) -> str:
     folder = env.new("search") / "s"
     pareto_study(folder, [[0.9, 0.8], fake_results()["final"]])
-    ok(run_den("den.pareto", str(folder)))
-    report = (folder / "pareto.md").read_text()
+    ok(run_den("den.pareto", str(folder), "--out", str(folder / "report")))
+    report = (folder / "report" / "pareto.md").read_text()
     assert "unreadable" in report and "trial_0000" in report, report
     return next(ln for ln in report.splitlines() if "unreadable" in ln)
 
