@@ -233,3 +233,32 @@ def test_frozen_conv_backward_keeps_channels_last_and_the_plain_gradients():
     assert not fw[:rows, :cols].any()
     assert torch.allclose(fb[rows:], db[rows:], rtol=1e-4, atol=1e-4), (fb, db)
     assert not fb[:rows].any(), fb
+
+
+def test_cached_first_layer_outputs_reach_the_next_conv_channels_last():
+    """DEN's cache of layer 0's frozen units (no augmentation) hands its rows to layer 1 in
+    the layout forward uses: channels-last (index_select returns NCHW), so layer 1's conv
+    and its frozen-block backward keep the fast kernels; the logits equal forward's."""
+    torch.manual_seed(0)
+    net = build_network(conv_cfg(hidden=[9, 5]), (3, 8, 8))
+    net.add_head(3, 0)
+    net.add_head(4, 1)
+    for layer in range(net.num_layers):
+        net.append_units(layer, task_id=1, count=2)
+    x = torch.rand(6, 3, 8, 8)
+    rows = torch.tensor([4, 0, 5, 2])
+    cached = net.first_layer_units(x, 0, net.widths_at(0)[0]).index_select(0, rows)
+    layouts = []
+    pre_activation = net.pre_activation
+
+    def spy(layer, h, *args, **kwargs):
+        layouts.append((layer, h.is_contiguous(memory_format=torch.channels_last)))
+        return pre_activation(layer, h, *args, **kwargs)
+
+    net.pre_activation = spy
+    with torch.no_grad():
+        logits = net.logits_from_old_first_layer(x[rows], cached, 1)
+    assert (1, True) in layouts
+    del net.pre_activation
+    with torch.no_grad():
+        assert torch.allclose(logits, net(x[rows], 1), atol=1e-6)

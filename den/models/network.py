@@ -305,6 +305,8 @@ class MultiHeadNet(nn.Module):
         h = first_old
         if widths[0] > first_old.shape[1]:  # layer 0 has units of this task
             h = torch.cat([h, self.first_layer_units(x, first_old.shape[1], widths[0])], 1)
+        if h.ndim == 4:  # rows gathered from the cache come back NCHW: channels-last, as in
+            h = h.contiguous(memory_format=torch.channels_last)  # forward (see _input)
         return self.head(self._layers_from(1, h, widths), task_id)
 
     def pre_activation(
