@@ -4,7 +4,7 @@ PyTorch's CPU kernels run on OpenMP threads (GNU libgomp in the Linux wheels; MK
 use the same pool). After each parallel region an idle libgomp thread spins, about 3 ms by
 default (``GOMP_SPINCOUNT`` 300000), before it sleeps. On a machine of its own that spares a
 wake-up; beside one busy single-thread process on 2 cores, the spinning thread holds the core
-the thread it waits for needs, and a 2-thread run became 4x slower (issue 40). With
+the thread it waits for needs, and a 2-thread run became 4x slower. With
 ``OMP_WAIT_POLICY=PASSIVE`` an idle thread sleeps at once and gives its core back.
 
 libgomp reads these variables once, when it is loaded (``import torch``), so
