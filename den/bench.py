@@ -1,4 +1,5 @@
-"""``python -m den.bench``: the framework's training steps against bare PyTorch loops.
+"""``python -m den.bench``: the framework's training steps against bare PyTorch loops
+(``mode=threads``: the thread policy alone and beside busy processes, den/bench_threads.py).
 
 In one process, interleaved and repeated (median reported), on the same pre-loaded tensors,
 model (MLP 784-312-128, a 10-way head), batch size and optimiser (Adam):
@@ -38,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
+from den.bench_threads import run_threads_bench
 from den.config.schema import ModelConfig, StreamConfig, TrainerConfig
 from den.data.sources import RawDataset
 from den.data.streams.base import Split, build_stream
@@ -496,6 +498,12 @@ def print_table(rows: list[dict[str, Any]], extra: dict[str, Any]) -> str:
 def main(cfg: DictConfig) -> None:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.mode == "threads":
+        run_threads_bench(cfg, out)
+        log.info("written: %s", out)
+        return
+    if cfg.mode != "framework":
+        raise SystemExit(f"\nError: mode={cfg.mode}: use mode=framework or mode=threads\n")
     rows = run_bench(cfg, out)
     extra = {
         "peak_rss_mib": round(peak_rss_mib(), 1),

@@ -21,6 +21,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from den import OPENMP_WAIT
 from den.config.schema import RunConfig
 from den.config.store import register_configs
 from den.config.validate import validate_config
@@ -85,21 +86,23 @@ def _train_in(run: RunConfig, output_dir: Path, resuming: bool, started: float) 
         state = read_checkpoint(output_dir)
         check_resume_config(run, saved_config(state), output_dir)
     device = resolve_device(run.device)
-    setup_torch(run, device)
+    threads_rule = setup_torch(run, device)
     stream = build_stream(run.stream, run.seed)
-    strategy, record = _start(run, stream, device)
+    strategy, record = _start(run, stream, device, threads_rule)
     logger_state: dict = {}
     if state is not None:
         record, logger_state = _resume(output_dir, state, strategy, stream, record)
         started -= record.wall_time_s
     log.info(
-        "%s on %s (%d tasks), model %s (%s params), device %s, output %s",
+        "%s on %s (%d tasks), model %s (%s params), device %s, %d threads (%s), output %s",
         run.strategy.name,
         run.stream.name,
         len(stream),
         run.model.name,
         f"{record.base_params:,}",
         device,
+        torch.get_num_threads(),
+        threads_rule,
         output_dir,
     )
     logger = build_logger(run, output_dir, record.meta, job_info(run, output_dir, str(device)))
@@ -110,7 +113,9 @@ def _train_in(run: RunConfig, output_dir: Path, resuming: bool, started: float) 
     return results
 
 
-def _start(run: RunConfig, stream: Stream, device: torch.device) -> tuple[Strategy, RunRecord]:
+def _start(
+    run: RunConfig, stream: Stream, device: torch.device, threads_rule: str
+) -> tuple[Strategy, RunRecord]:
     """The strategy and an empty run record; capacity is counted against one base network
     with one head."""
     input_shape = stream.tasks[0].input_shape
@@ -128,6 +133,8 @@ def _start(run: RunConfig, stream: Stream, device: torch.device) -> tuple[Strate
         "seeds": {"stream": run.seed, "init": run.seed, "batches": run.seed + 1},
         "device": str(device),
         "threads": torch.get_num_threads(),
+        "threads_rule": threads_rule,  # how the count was chosen (den/utils/threads.py)
+        "openmp_wait": dict(OPENMP_WAIT),  # OpenMP's wait policy and who set it
         "versions": {
             **versions(),
             "torch": str(torch.__version__),

@@ -15,9 +15,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
+# One OpenMP thread in this process too, also for runs the tests start in it (threads=auto
+# honours OMP_NUM_THREADS); before torch is imported, which reads it once.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from anywhere

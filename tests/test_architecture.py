@@ -17,7 +17,15 @@ LAYERS = [
     ("den.reports",),  # torch-free: reads what runs wrote
     ("den.strategies", "den.loggers"),
     ("den.run",),
-    ("den.train", "den.compare", "den.pareto", "den.choose", "den.bench", "den.dashboard"),
+    (
+        "den.train",
+        "den.compare",
+        "den.pareto",
+        "den.choose",
+        "den.bench",
+        "den.bench_threads",
+        "den.dashboard",
+    ),
 ]
 
 

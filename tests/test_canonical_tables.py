@@ -42,7 +42,7 @@ def regeneration(study: str) -> tuple[list[list[str]], list[tuple[str, str]]]:
 
 def test_every_study_folder_is_checked():
     folders = {p.name for p in EXPERIMENTS.iterdir() if p.is_dir()}
-    assert folders == {*STUDIES, "bench"}
+    assert folders == {*STUDIES, "bench", "threads"}
 
 
 @pytest.mark.parametrize("study", STUDIES)
@@ -83,3 +83,18 @@ def test_bench_table_is_what_den_bench_printed_from_its_records():
     assert (here / "bench.md").read_text().strip() in readme  # the README shows that table
     assert re.search(r"python -m den\.bench threads=1 steps=300 repeats=9", readme)
     assert extra["threads"] == 1 and extra["steps"] == 300 and extra["repeats"] == 9
+
+
+def test_threads_table_is_what_den_bench_printed_from_its_record():
+    from den.bench_threads import threads_tables
+
+    here = EXPERIMENTS / "threads"
+    readme = (here / "README.md").read_text()
+    assert "-m den.bench mode=threads load.repeats=3" in (here / "run.sh").read_text()
+    if not (here / "threads.json").exists():
+        pytest.skip("no record yet: bash experiments/threads/run.sh on a quiet machine")
+    record = json.loads((here / "threads.json").read_text())
+    table = (here / "threads.md").read_text()
+    assert threads_tables(record) + "\n" == table
+    assert table.strip() in readme  # the README shows that table
+    assert record["settings"]["repeats"] == 3

@@ -202,3 +202,64 @@ def test_frozen_old_units_gives_the_same_gradients_where_the_expansion_masks_all
             assert not g_fast[~mask].any()
     # the plain backward does compute gradients for the frozen block (the masks discard them)
     assert any(g[~m.expand_as(g)].abs().sum() > 0 for g, m in zip(full, masks, strict=True))
+
+
+def test_frozen_conv_backward_keeps_channels_last_and_the_plain_gradients():
+    """The frozen-block conv backward runs in the input's memory format: the new filters'
+    weight gradient and the input gradient equal the plain conv backward's bit for bit (the
+    same oneDNN kernels on the same layout); the old filters' new channels agree to float
+    rounding; the frozen block gets 0."""
+    from den.models.network import _FrozenBlockConv
+
+    torch.manual_seed(0)
+    rows, cols = 6, 4  # 6 old filters of 4 old channels; 2 new filters, 1 new channel
+    h0 = torch.randn(8, 5, 12, 12).contiguous(memory_format=torch.channels_last)
+    weight0, bias0 = torch.randn(8, 5, 5, 5) * 0.1, torch.randn(8)
+    dz = torch.randn(8, 8, 12, 12).contiguous(memory_format=torch.channels_last)
+
+    def grads(frozen: bool) -> list[torch.Tensor]:
+        h, weight, bias = (t.clone().requires_grad_(True) for t in (h0, weight0, bias0))
+        if frozen:
+            z = _FrozenBlockConv.apply(h, weight, bias, rows, cols, cols, 2)
+        else:
+            z = torch.nn.functional.conv2d(h, weight, bias, padding=2)
+        z.backward(dz)
+        return [h.grad, weight.grad, bias.grad]
+
+    (dh, dw, db), (fh, fw, fb) = grads(False), grads(True)
+    assert fh.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(fh[:, cols:], dh[:, cols:]) and not fh[:, :cols].any()
+    assert torch.equal(fw[rows:], dw[rows:])
+    assert torch.allclose(fw[:rows, cols:], dw[:rows, cols:], rtol=1e-5, atol=1e-6)
+    assert not fw[:rows, :cols].any()
+    assert torch.allclose(fb[rows:], db[rows:], rtol=1e-4, atol=1e-4), (fb, db)
+    assert not fb[:rows].any(), fb
+
+
+def test_cached_first_layer_outputs_reach_the_next_conv_channels_last():
+    """DEN's cache of layer 0's frozen units (no augmentation) hands its rows to layer 1 in
+    the layout forward uses: channels-last (index_select returns NCHW), so layer 1's conv
+    and its frozen-block backward keep the fast kernels; the logits equal forward's."""
+    torch.manual_seed(0)
+    net = build_network(conv_cfg(hidden=[9, 5]), (3, 8, 8))
+    net.add_head(3, 0)
+    net.add_head(4, 1)
+    for layer in range(net.num_layers):
+        net.append_units(layer, task_id=1, count=2)
+    x = torch.rand(6, 3, 8, 8)
+    rows = torch.tensor([4, 0, 5, 2])
+    cached = net.first_layer_units(x, 0, net.widths_at(0)[0]).index_select(0, rows)
+    layouts = []
+    pre_activation = net.pre_activation
+
+    def spy(layer, h, *args, **kwargs):
+        layouts.append((layer, h.is_contiguous(memory_format=torch.channels_last)))
+        return pre_activation(layer, h, *args, **kwargs)
+
+    net.pre_activation = spy
+    with torch.no_grad():
+        logits = net.logits_from_old_first_layer(x[rows], cached, 1)
+    assert (1, True) in layouts
+    del net.pre_activation
+    with torch.no_grad():
+        assert torch.allclose(logits, net(x[rows], 1), atol=1e-6)

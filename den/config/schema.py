@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from omegaconf import MISSING
 
@@ -158,7 +159,9 @@ class RunConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     seed: int = 0
     device: str = "auto"  # auto (CUDA when present, else MPS, else CPU) | cpu | cuda | cuda:N | mps
-    threads: int | None = None  # torch intra-op threads; None = PyTorch's default
+    # torch intra-op threads: auto (the CPUs this run was given, shared by a sweep's parallel
+    # jobs; den/utils/threads.py) | N | None (PyTorch's default: every core)
+    threads: Any = "auto"
     deterministic: bool = True  # torch.use_deterministic_algorithms (CPU results repeat exactly)
     experiment: str = "default"  # set by +experiment=...; names the run group
     resume: str | None = None  # a run directory to continue, "true" (this run's) or "auto"

@@ -358,26 +358,28 @@ def check_top_level(run: RunConfig) -> None:
         f"must be in [0, {MAX_SEED}]",
         "use a non-negative integer of at most 32 bits",
     )
-    if run.threads is not None:
-        require(
-            "threads",
-            run.threads,
-            run.threads >= 1,
-            "must be at least 1",
-            "set threads=null for PyTorch's default",
-        )
+    check_threads(run.threads)
     check_device(str(run.device))
-    if run.threads is not None:
-        cpus = os.cpu_count() or 1
-        limit = max(64, 4 * cpus)
-        require(
-            "threads",
-            run.threads,
-            run.threads <= limit,
-            f"more than {limit} threads on a machine with {cpus} CPUs (OpenMP may crash, and "
-            "threads beyond the CPUs only slow a run down)",
-            f"use at most {cpus}, or threads=null for PyTorch's default",
-        )
+
+
+def check_threads(threads: Any) -> None:
+    """``auto``, null (PyTorch's default) or a thread count OpenMP can start."""
+    if threads is None or threads == "auto":
+        return
+    fix = "use threads=auto (the CPUs this run was given), a count, or null for PyTorch's default"
+    is_count = isinstance(threads, int) and not isinstance(threads, bool)
+    require("threads", threads, is_count, "must be auto, an integer or null", fix)
+    require("threads", threads, threads >= 1, "must be at least 1", fix)
+    cpus = os.cpu_count() or 1
+    limit = max(64, 4 * cpus)
+    require(
+        "threads",
+        threads,
+        threads <= limit,
+        f"more than {limit} threads on a machine with {cpus} CPUs (OpenMP may crash, and "
+        "threads beyond the CPUs only slow a run down)",
+        f"use at most {cpus}, or threads=auto",
+    )
 
 
 def check_device(device: str) -> None:

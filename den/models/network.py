@@ -301,6 +301,8 @@ class MultiHeadNet(nn.Module):
         h = first_old
         if widths[0] > first_old.shape[1]:  # layer 0 has units of this task
             h = torch.cat([h, self.first_layer_units(x, first_old.shape[1], widths[0])], 1)
+        if h.ndim == 4:  # rows gathered from the cache come back NCHW: channels-last, as in
+            h = h.contiguous(memory_format=torch.channels_last)  # forward (see _input)
         return self.head(self._layers_from(1, h, widths), task_id)
 
     def pre_activation(
@@ -555,7 +557,11 @@ class _FrozenBlockConv(torch.autograd.Function):
 
     The conv counterpart of :class:`_FrozenBlockLinear`: the backward computes the weight
     gradient of the new filters (all channels) and of the old filters' new channels only,
-    and the input gradient of the channels that need it."""
+    and the input gradient of the channels that need it. Every part runs in the input's
+    memory format (channels-last on the CPU, :meth:`MultiHeadNet._input`): a slice copied
+    to NCHW ran at half the speed (LeNet's conv 2 backward on CIFAR: docs/decisions.md);
+    the new filters' weight gradient and the input gradient then equal the plain backward's
+    bit for bit."""
 
     @staticmethod
     def forward(ctx, h, weight, bias, rows, cols, grad_from, padding):  # type: ignore[override]
@@ -567,11 +573,16 @@ class _FrozenBlockConv(torch.autograd.Function):
     def backward(ctx, dz):  # type: ignore[override]
         h, weight = ctx.saved_tensors
         rows, cols, grad_from, padding = ctx.block
+        layout = (
+            torch.channels_last
+            if h.is_contiguous(memory_format=torch.channels_last)
+            else torch.contiguous_format
+        )
 
         def conv_grads(dz_part, h_part, w_part, need_input, need_weight):
             return torch.ops.aten.convolution_backward(
-                dz_part.contiguous(),
-                h_part.contiguous(),
+                dz_part.contiguous(memory_format=layout),
+                h_part.contiguous(memory_format=layout),
                 w_part.contiguous(),
                 None,
                 [1, 1],

@@ -14,6 +14,7 @@ from den.config.registry import LOGGERS, STRATEGIES
 from den.config.schema import RunConfig
 from den.loggers.base import Logger
 from den.strategies.base import Strategy
+from den.utils.threads import available_cpus, joblib_jobs, resolve_threads
 
 
 def resolve_device(name: str) -> torch.device:
@@ -27,15 +28,36 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def setup_torch(run: RunConfig, device: torch.device) -> None:
-    """Threads, the initialisation seed and deterministic kernels, before anything is built."""
-    if run.threads is not None:
-        torch.set_num_threads(run.threads)
+def setup_torch(run: RunConfig, device: torch.device) -> str:
+    """Threads, the initialisation seed and deterministic kernels, before anything is built.
+    Returns how the thread count was chosen (for the log and results.json)."""
+    threads, why = resolve_threads(run.threads, launcher_jobs())
+    if threads is not None:
+        torch.set_num_threads(threads)
     torch.manual_seed(run.seed)  # network initialisation
     if run.deterministic:
         if device.type == "cuda":
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+    return why
+
+
+def launcher_jobs() -> int:
+    """Jobs the Hydra launcher of this multirun job runs at once on this machine: joblib's
+    ``n_jobs`` (as joblib counts it); 1 for a single run, the basic launcher, SLURM (whose
+    jobs get CPUs of their own) and a call outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return 1
+    hydra_cfg = HydraConfig.get()
+    launcher = hydra_cfg.launcher
+    if hydra_cfg.mode != RunMode.MULTIRUN or not str(launcher.get("_target_", "")).endswith(
+        "JoblibLauncher"
+    ):
+        return 1
+    return joblib_jobs(int(launcher.get("n_jobs", -1)), available_cpus())
 
 
 def build_strategy(run: RunConfig, input_shape: Sequence[int], device: torch.device) -> Strategy:

@@ -27,8 +27,11 @@ def gpus_for_device(device: Any) -> int | None:
 
 
 def cpus_for_threads(threads: Any) -> int:
-    """CPUs per task = the run's torch threads; 1 when ``threads`` is unset."""
-    return int(threads) if threads else 1
+    """CPUs per task = the run's torch threads; 1 for ``threads=auto`` or null (the job then
+    uses the CPUs SLURM gave it, SLURM_CPUS_PER_TASK: raise hydra.launcher.cpus_per_task)."""
+    if threads is None or str(threads) == "auto":
+        return 1
+    return int(threads)
 
 
 def job_name(experiment: Any, strategy: Any, task_overrides: Any) -> str:
