@@ -4,7 +4,7 @@ In one command, medians over ``load.repeats`` rounds:
 
 - the run ``load.run`` (``python -m den.train``, one process per run, as a user starts it)
   for every variant of ``load.variants`` (the ``threads`` setting and the OpenMP environment:
-  ``today`` is PyTorch's thread count with libgomp's own wait, spinning about 3 ms before it
+  ``today`` is PyTorch's thread count with libgomp's own wait, spinning a few ms before it
   sleeps, the behaviour before den chose a policy; ``1``, ``2`` and ``auto``, den's default,
   under den's policy), alone and beside ``load.neighbours`` busy single-thread processes that
   the benchmark starts itself (torch matmuls on one thread): the run's wall time and ms per
@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -107,12 +108,27 @@ class CpuWatch:
 
 # --------------------------------------------------------------------------- processes
 @contextlib.contextmanager
+def _die_with_parent() -> None:
+    """In a neighbour, before it runs: end it when the benchmark dies (a killed benchmark
+    must not leave busy processes behind, they would slow every later measurement)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the finally clause below still ends them
+        pass
+
+
 def neighbours(count: int) -> Iterator[list[int]]:
     """``count`` busy single-thread processes, running (past their imports) while inside."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", NEIGHBOUR], env=env, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", NEIGHBOUR],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=_die_with_parent,
         )
         for _ in range(count)
     ]

@@ -26,6 +26,7 @@ class DataError(DenError):
 
     def __init__(self, path: object, problem: str, fix: str) -> None:
         self.path = str(path)
+        self.problem = problem
         super().__init__(f"Data problem at {self.path}: {problem}. Fix: {fix}")
 
 

@@ -86,7 +86,7 @@ def _train_in(run: RunConfig, output_dir: Path, resuming: bool, started: float) 
         state = read_checkpoint(output_dir)
         check_resume_config(run, saved_config(state), output_dir)
     device = resolve_device(run.device)
-    threads_rule = setup_torch(run, device)
+    threads_rule = setup_torch(run, device, saved_threads(state))
     stream = build_stream(run.stream, run.seed)
     strategy, record = _start(run, stream, device, threads_rule)
     logger_state: dict = {}
@@ -111,6 +111,14 @@ def _train_in(run: RunConfig, output_dir: Path, resuming: bool, started: float) 
     print_summary(record)
     log.info("results: %s", output_dir / "results.json")
     return results
+
+
+def saved_threads(state: dict[str, Any] | None) -> int | None:
+    """The thread count a checkpoint's run used, if it recorded one."""
+    if state is None:
+        return None
+    threads = state["record"].get("meta", {}).get("threads")
+    return threads if isinstance(threads, int) and threads >= 1 else None
 
 
 def _start(

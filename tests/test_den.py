@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -11,7 +12,13 @@ from den.config.schema import ModelConfig, TrainerConfig
 from den.models.network import MultiHeadNet
 from den.strategies.den import ops
 from den.strategies.den.config import DENConfig
-from den.strategies.den.expansion import add_units_everywhere, delete_dead_units, expand_network
+from den.strategies.den.expansion import (
+    add_units_everywhere,
+    delete_dead_units,
+    expand_network,
+    grow_network,
+    task_val_loss,
+)
 from den.strategies.den.report import DENTaskReport
 from den.strategies.den.split import split_drifted_units
 from den.strategies.den.strategy import DENStrategy
@@ -124,6 +131,58 @@ def test_expansion_leaves_earlier_task_predictions_bit_identical(stream):
     expand_network(den, 1, train, val, report)
     assert sum(report.expansion_kept) > 0  # the test needs a real expansion
     assert torch.equal(den.predict(x, 0), before)
+
+
+def _task2_after_task1(stream, **overrides):
+    """DEN after task 1, with head 2 added: the state in which step 2 runs."""
+    den = make_den(**overrides)
+    den.learn(stream[0])
+    den.net.add_head(4, 1)
+    train, val = den.task_data(stream[1])
+    return den, train, val
+
+
+def test_grow_network_defaults_to_one_expansion(stream):
+    den, train, val = _task2_after_task1(stream, k=6)
+    twin = copy.deepcopy(den)
+    report, twin_report = DENTaskReport(), DENTaskReport()
+    torch.manual_seed(5)  # new units draw their initial weights from the global generator
+    kept = grow_network(den, 1, train, val, report)
+    torch.manual_seed(5)
+    assert kept == expand_network(twin, 1, train, val, twin_report)
+    assert report.expansion_rounds is None
+    for a, b in zip(den.net.parameters(), twin.net.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_grow_network_undoes_a_round_without_the_stated_drop(stream):
+    den, train, val = _task2_after_task1(stream, k=6, expansion_rounds=3)
+    x = fixed_batch(stream, 1)
+    widths, before, loss = den.net.widths(), den.predict(x, 1), task_val_loss(den, 1, val)
+    den.cfg = dataclasses.replace(den.cfg, expansion_min_drop=0.999)  # no round can buy it
+    report = DENTaskReport()
+    assert grow_network(den, 1, train, val, report) == [0, 0]
+    (only,) = report.expansion_rounds
+    assert only["undone"] and only["val_loss_before"] == pytest.approx(loss, rel=1e-6)
+    assert den.net.widths() == widths  # the network before the round is back
+    assert torch.equal(den.predict(x, 1), before)
+
+
+def test_grow_network_grows_while_rounds_buy_the_drop(stream):
+    den, train, val = _task2_after_task1(stream, k=4, gl=0.0, expansion_rounds=3)
+    den.cfg = dataclasses.replace(den.cfg, expansion_min_drop=0.0)  # any drop buys a round
+    widths = den.net.widths()
+    report = DENTaskReport()
+    kept = grow_network(den, 1, train, val, report)
+    rounds = report.expansion_rounds
+    assert 1 <= len(rounds) <= 3
+    for r in rounds:
+        if not r["undone"]:
+            assert r["val_loss_after"] <= r["val_loss_before"]
+    done = [r for r in rounds if not r["undone"]]
+    assert kept == done[-1]["kept"] and report.expansion_added == [4 * len(done)] * 2
+    assert den.net.widths() == [w + k for w, k in zip(widths, kept, strict=True)]
+    assert "round(s) kept" in report.describe(0.01)
 
 
 def test_sigma_zero_gives_zero_forgetting_exactly(stream):
@@ -343,6 +402,10 @@ def test_config_rejects_negative_thresholds():
         DENStrategy.check_config(dataclasses.replace(DENConfig(), sigma=-1.0))
     with pytest.raises(ConfigError, match="strategy.expansion_iters"):
         DENStrategy.check_config(dataclasses.replace(DENConfig(), expansion_iters=-5))
+    with pytest.raises(ConfigError, match="strategy.expansion_rounds"):
+        DENStrategy.check_config(dataclasses.replace(DENConfig(), expansion_rounds=0))
+    with pytest.raises(ConfigError, match="strategy.expansion_min_drop"):
+        DENStrategy.check_config(dataclasses.replace(DENConfig(), expansion_min_drop=1.5))
 
 
 def test_closed_form_pull_gradient_equals_autograd_bit_for_bit(stream):

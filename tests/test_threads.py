@@ -1,6 +1,6 @@
 """The thread policy (den/utils/threads.py): OpenMP's wait policy set before torch loads,
 ``threads=auto`` (the CPUs a run was given, shared by a sweep's parallel jobs; SLURM's
-allocation; OMP_NUM_THREADS)."""
+allocation; OMP_NUM_THREADS; less the CPUs other processes keep busy; kept on resume)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import pytest
 
 from den.utils.threads import (
     DEN_WAIT_POLICY,
+    _cpu_times,
     apply_wait_policy,
     auto_threads,
     available_cpus,
+    busy_cpus,
     joblib_jobs,
     resolve_threads,
 )
@@ -25,10 +27,10 @@ from conftest import REPO_ROOT, TINY_PMNIST
 
 
 # --------------------------------------------------------------------------- the wait policy
-def test_den_sets_passive_waiting_unless_the_user_chose():
+def test_den_sets_a_short_spin_unless_the_user_chose():
     env: dict[str, str] = {}
     assert apply_wait_policy(env, torch_loaded=False) == {**DEN_WAIT_POLICY, "source": "den"}
-    assert env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert env == {"GOMP_SPINCOUNT": "10000"}
     # inherited from a den process (a sweep's worker): still den's
     assert apply_wait_policy(dict(env), torch_loaded=False)["source"] == "den"
     for given in ({"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": "1000"}):
@@ -41,12 +43,12 @@ def test_den_sets_passive_waiting_unless_the_user_chose():
 
 
 def test_python_m_den_sets_the_policy_before_torch_is_imported():
-    code = "import sys, den, torch, os; print(os.environ.get('OMP_WAIT_POLICY'), den.OPENMP_WAIT)"
+    code = "import sys, den, torch, os; print(os.environ.get('GOMP_SPINCOUNT'), den.OPENMP_WAIT)"
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True
     ).stdout
-    assert out.startswith("PASSIVE {'OMP_WAIT_POLICY': 'PASSIVE', 'source': 'den'}"), out
+    assert out.startswith("10000 {'GOMP_SPINCOUNT': '10000', 'source': 'den'}"), out
 
 
 IDLE_SPIN = textwrap.dedent(
@@ -72,9 +74,9 @@ IDLE_SPIN = textwrap.dedent(
 
 @pytest.mark.slow
 @pytest.mark.skipif(available_cpus() < 2, reason="needs 2 CPUs for 2 OpenMP threads")
-def test_idle_openmp_threads_sleep_under_den_and_spin_under_libgomps_default():
-    """The policy reaches libgomp: idle workers cost no CPU time under den's default,
-    while libgomp's own default (GOMP_SPINCOUNT=300000) spins after every region."""
+def test_idle_openmp_threads_spin_briefly_under_den_and_long_under_libgomps_default():
+    """The policy reaches libgomp: idle workers cost little CPU time under den's short spin,
+    while libgomp's own default (GOMP_SPINCOUNT=300000) spins for ms after every region."""
 
     def idle_cpu(extra: dict[str, str]) -> float:
         env = {
@@ -113,9 +115,59 @@ def test_idle_openmp_threads_sleep_under_den_and_spin_under_libgomps_default():
     ],
 )
 def test_auto_threads(cpus, jobs, env, expected):
-    threads, why = auto_threads(cpus, jobs, env)
+    threads, why = auto_threads(cpus, jobs, env, busy=0.0)
     assert threads == expected
     assert why
+
+
+@pytest.mark.parametrize(
+    "cpus, env, busy, expected",
+    [
+        (2, {}, 1.0, 1),  # one busy neighbour on 2 CPUs: one thread, not a fight for the core
+        (2, {}, 0.5, 2),  # a CPU counts as taken from 60 % busy
+        (2, {}, 2.0, 1),  # at least one thread
+        (8, {}, 2.7, 5),
+        (2, {"SLURM_JOB_ID": "7", "SLURM_CPUS_PER_TASK": "2"}, 1.0, 2),  # its own CPUs
+        (2, {"OMP_NUM_THREADS": "2"}, 1.0, 2),  # the user's count
+    ],
+)
+def test_auto_threads_leaves_out_the_cpus_others_keep_busy(cpus, env, busy, expected):
+    threads, why = auto_threads(cpus, 1, env, busy=busy)
+    assert threads == expected
+    if expected < cpus:
+        assert "busy by other processes" in why
+
+
+def test_cpu_times_read_the_affinity_set_from_proc_stat(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text(
+        "cpu  10 0 10 100 0 0 0 0 0 0\n"
+        "cpu0 5 1 2 50 3 1 1 0 0 0\n"  # busy 5+1+2+1+1 = 10 of 63
+        "cpu1 7 0 0 20 0 0 0 0 0 0\n"
+        "intr 12345\n"
+    )
+    assert _cpu_times({0}, stat) == (10, 63)
+    assert _cpu_times({0, 1}, stat) == (17, 90)
+    assert busy_cpus(0.0, stat) == 0.0  # nothing moved between the two reads
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(available_cpus() < 2, reason="needs 2 CPUs")
+def test_busy_cpus_sees_a_busy_process():
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)
+        assert busy_cpus(0.5) >= 0.6
+    finally:
+        spin.kill()
+        spin.wait()
+
+
+def test_auto_keeps_the_count_of_the_run_being_resumed():
+    assert resolve_threads("auto", resumed=1) == (1, "auto: 1, as in the run being resumed")
+    assert resolve_threads(2, resumed=1) == (2, "threads=2")  # an explicit setting wins
 
 
 def test_joblib_counts_jobs_as_joblib_does():
@@ -129,7 +181,7 @@ def test_an_explicit_setting_wins():
     assert resolve_threads(3, jobs=4, environ={"OMP_NUM_THREADS": "1"}) == (3, "threads=3")
     assert resolve_threads(None)[0] is None  # PyTorch's default, untouched
     threads, why = resolve_threads("auto", jobs=1, environ={})
-    assert threads == available_cpus() and why.startswith("auto: ")
+    assert 1 <= threads <= available_cpus() and why.startswith("auto: ")
 
 
 def test_the_launcher_of_a_multirun_job_sets_the_share():

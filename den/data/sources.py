@@ -268,7 +268,7 @@ def load_image_folder(root: Path) -> RawDataset:
             "give train/ and test/ the same class folders",
         )
     key = _cache_key(files)
-    cache = _cache_path(root, key)
+    cache = cache_path(root, f"images-{key}")
     if cache is not None and cache.is_file():
         try:
             data = torch.load(cache, weights_only=True)
@@ -285,7 +285,7 @@ def load_image_folder(root: Path) -> RawDataset:
             root, "train and test images differ in size", "resize all images to one size"
         )
     if cache is not None:
-        _atomic_torch_save(tensors, cache)
+        save_cache(tensors, cache)
     return RawDataset(**tensors, class_names=classes)
 
 
@@ -333,12 +333,14 @@ def _cache_key(files: dict[str, list[tuple[str, Path]]]) -> str:
     return h.hexdigest()[:16]
 
 
-def _cache_path(root: Path, key: str) -> Path | None:
+def cache_path(root: Path, name: str) -> Path | None:
+    """Where a decoded or built dataset ``name`` is cached: ``root/.den_cache/<name>.pt``, or
+    ``~/.cache/den/<name>.pt`` when ``root`` is read-only; None when neither is writable."""
     for folder in (root / ".den_cache", Path.home() / ".cache" / "den"):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             if os.access(folder, os.W_OK):
-                return folder / f"images-{key}.pt"
+                return folder / f"{name}.pt"
         except OSError:
             continue
     return None
@@ -367,27 +369,37 @@ def _decode_images(
     for _cls, path in progress:
         try:
             with Image.open(path) as img:
-                arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+                # Grayscale ("L") images stay one channel; any other mode becomes RGB.
+                arr = np.asarray(img if img.mode == "L" else img.convert("RGB"), dtype=np.uint8)
         except (UnidentifiedImageError, OSError) as err:
             raise DataError(
                 path, f"cannot decode image ({err})", "delete or replace the file"
             ) from err
         if shape is None:
-            shape = arr.shape
-        elif arr.shape != shape:
+            shape = arr.shape[:2]
+        elif arr.shape[:2] != shape:
             raise DataError(
                 path,
                 f"image is {arr.shape[1]}x{arr.shape[0]}, others are {shape[1]}x{shape[0]}",
                 "resize all images to one size",
             )
         arrays.append(arr)
-    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    x = torch.from_numpy(_stack_channels(arrays)).permute(0, 3, 1, 2).contiguous()
     y = torch.tensor([index[cls] for cls, _ in items], dtype=torch.int64)
     return x, y
 
 
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    """Write the decoded-image cache; a cache that cannot be written is only a warning."""
+def _stack_channels(arrays: list[np.ndarray]) -> np.ndarray:
+    """uint8 [N, H, W, C] from [H, W] (grayscale) and [H, W, 3] (RGB) arrays: a tree of
+    grayscale images only is one channel (MNIST-like data keeps its 784 inputs); in a mixed
+    tree the grayscale images are repeated to RGB, as PIL's convert("RGB") does."""
+    if all(a.ndim == 2 for a in arrays):
+        return np.stack(arrays)[..., None]
+    return np.stack([np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a for a in arrays])
+
+
+def save_cache(obj: object, path: Path) -> None:
+    """Write a dataset cache atomically; a cache that cannot be written is only a warning."""
     import io
 
     from den.utils.files import UnsafePathError, WriteError, write_atomic
@@ -397,4 +409,4 @@ def _atomic_torch_save(obj: object, path: Path) -> None:
     try:
         write_atomic(path, buffer.getvalue())
     except (WriteError, UnsafePathError) as err:
-        log.warning("images not cached (%s); they are decoded again next time", err)
+        log.warning("dataset not cached (%s); it is built again next time", err)

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from den.errors import DenError
+from den.reports.den_growth import den_growth_part
 from den.reports.figures import plot_section
 from den.reports.page import Page
 from den.reports.runs import (
@@ -98,6 +99,8 @@ def compare(
             for label_ in section.table.index
         ]
         page.section(section.title, head, rows, plots, run_lines)
+        for part in den_growth_part(section, out_dir, prefix):
+            page.subsection(*part)
     if found.incomplete:
         page.notes("Not complete (left out)", [_relative(d, out_dir) for d in found.incomplete])
     if found.bad:

@@ -42,6 +42,14 @@ class Page:
         self.md += [f"- {lb}: " + ", ".join(f"`{d}`" for d in dirs) for lb, dirs in run_lines]
         self.html_parts.append(_html_section(title, head, rows, plots, run_lines))
 
+    def subsection(
+        self, title: str, head: list[str], rows: list[list[str]], plots: list[Path]
+    ) -> None:
+        """A table under the current section, with its figures."""
+        self.md += ["", f"### {title}", "", markdown_table(head, rows), ""]
+        self.md += [f"![{p.stem}]({p.name})" for p in plots]
+        self.html_parts.append(_html_section(title, head, rows, plots, [], level=3))
+
     def notes(self, heading: str, items: list[str]) -> None:
         self.md += ["", f"{heading}:", "", *(f"- `{item}`" for item in items)]
         self.html_parts.append(
@@ -69,6 +77,7 @@ def _html_section(
     rows: list[list[str]],
     plots: list[Path],
     run_lines: list[tuple[str, list[str]]],
+    level: int = 2,
 ) -> str:
     table = (
         '<div class="scroll"><table><thead><tr>'
@@ -90,7 +99,8 @@ def _html_section(
         + "</li>"
         for lb, dirs in run_lines
     )
-    return f"<h2>{html.escape(title)}</h2>{table}{images}<details><summary>Runs</summary><ul>{runs}</ul></details>"
+    details = f"<details><summary>Runs</summary><ul>{runs}</ul></details>" if runs else ""
+    return f"<h{level}>{html.escape(title)}</h{level}>{table}{images}{details}"
 
 
 HTML_STYLE = """

@@ -28,10 +28,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def setup_torch(run: RunConfig, device: torch.device) -> str:
+def setup_torch(run: RunConfig, device: torch.device, resumed_threads: int | None = None) -> str:
     """Threads, the initialisation seed and deterministic kernels, before anything is built.
-    Returns how the thread count was chosen (for the log and results.json)."""
-    threads, why = resolve_threads(run.threads, launcher_jobs())
+    ``resumed_threads``: the thread count of the run being resumed. Returns how the thread
+    count was chosen (for the log and results.json)."""
+    threads, why = resolve_threads(run.threads, launcher_jobs(), resumed=resumed_threads)
     if threads is not None:
         torch.set_num_threads(threads)
     torch.manual_seed(run.seed)  # network initialisation

@@ -88,3 +88,10 @@ class DENConfig(StrategyConfig):
     keep_zeros: bool = False  # True: an old weight that is exactly 0 stays 0 (a pruned connection)
     # train | val: the data loss compared with tau (docs/decisions.md#denexpansion_loss)
     expansion_loss: ExpansionLoss = ExpansionLoss.train
+    # Capacity that follows the task, neither the paper's nor the code's (both expand once by
+    # k): up to expansion_rounds expansions per task; with expansion_min_drop set, a round that
+    # lowers the task's validation loss by less than that fraction of its value is undone and
+    # growth stops, so an easy task keeps few units and a hard one up to rounds x k.
+    # docs/decisions.md#denexpansion_rounds
+    expansion_rounds: int = 1
+    expansion_min_drop: float | None = None

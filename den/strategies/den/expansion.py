@@ -3,11 +3,14 @@ L1 + group lasso, delete the ones that died."""
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from den.data.streams.base import Split
+from den.engine.metrics import float32_value
+from den.engine.training import evaluate_loss
 from den.strategies.den import ops
 from den.strategies.den.cache import OldFirstLayerData
 from den.strategies.den.report import DENTaskReport
@@ -73,4 +76,60 @@ def expand_network(
     kept = delete_dead_units(net, t)
     report.expansion_added = added
     report.expansion_kept = kept
+    return kept
+
+
+@torch.no_grad()
+def task_val_loss(s: DENStrategy, t: int, val: Split) -> float:
+    """Task ``t``'s mean validation data loss (cross-entropy of head t, no penalty)."""
+    return evaluate_loss(s.data_loss(s.net, t), val, s.trainer_cfg.eval_batch_size)
+
+
+def grow_network(
+    s: DENStrategy, t: int, train: Split, val: Split, report: DENTaskReport
+) -> list[int]:
+    """Step 2 with capacity that follows the task: :func:`expand_network` up to
+    ``expansion_rounds`` times. The task's validation loss is measured before and after each
+    round; with ``expansion_min_drop`` set, a round that lowers it by less than that fraction
+    of its value before the round is undone (the network before the round is put back) and
+    growth stops. Growth also stops when a round keeps no new unit.
+
+    Returns the units of task t kept per layer. ``report.expansion_rounds`` lists every round
+    (units added and kept, validation loss before and after, whether it was undone); with the
+    defaults (one round, no minimum drop) this is exactly one :func:`expand_network`.
+    """
+    cfg = s.cfg
+    if cfg.expansion_rounds == 1 and cfg.expansion_min_drop is None:
+        return expand_network(s, t, train, val, report)
+    rounds: list[dict[str, Any]] = []
+    kept = [0] * s.net.num_layers
+    added_total = [0] * s.net.num_layers
+    before = first = task_val_loss(s, t, val)
+    for r in range(cfg.expansion_rounds):
+        # A deep copy, not a snapshot of the weights: an undone round also takes back its units.
+        saved = copy.deepcopy(s.net) if cfg.expansion_min_drop is not None else None
+        now = expand_network(s, t, train, val, report)
+        after = task_val_loss(s, t, val)
+        entry = {
+            "round": r + 1,
+            "added": list(report.expansion_added or []),
+            "kept": now,
+            "val_loss_before": float32_value(before),
+            "val_loss_after": float32_value(after),
+            "undone": False,
+        }
+        rounds.append(entry)
+        if saved is not None and before - after < cfg.expansion_min_drop * before:
+            s.net = saved
+            entry["undone"] = True
+            break
+        grew = sum(now) > sum(kept)
+        kept, before = now, after
+        added_total = [a + b for a, b in zip(added_total, entry["added"], strict=True)]
+        if not grew:
+            break
+    report.expansion_rounds = rounds
+    report.expansion_added = added_total
+    report.expansion_kept = kept
+    report.expansion_val_loss = [float32_value(first), float32_value(before)]
     return kept

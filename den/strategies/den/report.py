@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from den.strategies.base import TaskReport
 
@@ -19,6 +20,10 @@ class DENTaskReport(TaskReport):
     expanded: bool | None = None  # whether it was above tau
     expansion_added: list[int] | None = None  # units an expansion added
     expansion_kept: list[int] | None = None  # of those, units the group lasso kept
+    # expansion_rounds > 1 or expansion_min_drop: every round (added, kept, validation loss
+    # before and after, undone) and the task's validation loss before and after growing
+    expansion_rounds: list[dict[str, Any]] | None = None
+    expansion_val_loss: list[float] | None = None
     split_train_skipped: bool | None = None  # split_train_if_drifted found no drift
     split: list[int] | None = None  # units duplicated
     over_sigma: list[int] | None = None  # units past sigma before a split cap
@@ -42,6 +47,13 @@ class DENTaskReport(TaskReport):
         if self.expansion_kept is not None:
             added = _layers(self.expansion_added or [])
             parts.append(f"grew {added} units, kept {_layers(self.expansion_kept)}")
+            if self.expansion_rounds is not None:
+                undone = sum(r["undone"] for r in self.expansion_rounds)
+                before, after = self.expansion_val_loss or [float("nan")] * 2
+                parts.append(
+                    f"{len(self.expansion_rounds) - undone} round(s) kept, {undone} undone, "
+                    f"val loss {before:.4f} -> {after:.4f}"
+                )
         elif self.expanded is False:
             parts.append("no expansion")
         if self.split is not None:

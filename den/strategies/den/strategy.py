@@ -39,7 +39,7 @@ from den.strategies.base import Strategy
 from den.strategies.den import ops
 from den.strategies.den.cache import OldFirstLayerData
 from den.strategies.den.config import DENConfig
-from den.strategies.den.expansion import expand_network
+from den.strategies.den.expansion import grow_network
 from den.strategies.den.report import DENTaskReport
 from den.strategies.den.selective import selective_retrain, train_sparse
 from den.strategies.den.split import split_drifted_units
@@ -76,6 +76,20 @@ class DENStrategy(Strategy):
         if cfg.k < 0:
             raise ConfigError(
                 "strategy.k", cfg.k, "must be >= 0", "set strategy.k to the units per expansion"
+            )
+        if cfg.expansion_rounds < 1:
+            raise ConfigError(
+                "strategy.expansion_rounds",
+                cfg.expansion_rounds,
+                "must be >= 1",
+                "set strategy.expansion_rounds to the most expansions per task (1 = the paper)",
+            )
+        if cfg.expansion_min_drop is not None and not 0 <= cfg.expansion_min_drop < 1:
+            raise ConfigError(
+                "strategy.expansion_min_drop",
+                cfg.expansion_min_drop,
+                "must be in [0, 1) or null",
+                "give the fraction of the validation loss a round must remove, e.g. 0.05",
             )
         if cfg.k_layers is not None and any(k < 0 for k in cfg.k_layers):
             raise ConfigError(
@@ -133,7 +147,7 @@ class DENStrategy(Strategy):
             report.expansion_loss = float32_value(loss)
             report.expanded = loss > self.cfg.tau
             if report.expanded:
-                _timed(report, "expansion", lambda: expand_network(self, t, train, val, report))
+                _timed(report, "expansion", lambda: grow_network(self, t, train, val, report))
             if report.expanded or self.cfg.split_always:
                 _timed(
                     report, "split", lambda: split_drifted_units(self, t, train, val, prev, report)
