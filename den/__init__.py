@@ -5,7 +5,7 @@ from den.utils.threads import apply_wait_policy
 __version__ = "0.1.0"
 
 # First thing, before any den module imports torch: libgomp (PyTorch's OpenMP) reads its wait
-# policy once, when torch loads it. Idle OpenMP threads then sleep instead of spinning, so a
-# run beside a busy process keeps its speed (den/utils/threads.py; a value the user set in
-# OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept). What is in effect is recorded in results.json.
+# policy once, when torch loads it. Idle OpenMP threads then spin only briefly before they
+# sleep, so a busy process beside a run costs it little (den/utils/threads.py; a value the user
+# set in OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept). What is in effect is in results.json.
 OPENMP_WAIT = apply_wait_policy()

@@ -107,7 +107,6 @@ class CpuWatch:
 
 
 # --------------------------------------------------------------------------- processes
-@contextlib.contextmanager
 def _die_with_parent() -> None:
     """In a neighbour, before it runs: end it when the benchmark dies (a killed benchmark
     must not leave busy processes behind, they would slow every later measurement)."""
@@ -119,6 +118,7 @@ def _die_with_parent() -> None:
         pass
 
 
+@contextlib.contextmanager
 def neighbours(count: int) -> Iterator[list[int]]:
     """``count`` busy single-thread processes, running (past their imports) while inside."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -21,16 +21,13 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT))
-
 # name -> environment; "spin 300000" is libgomp's own default (OMP_WAIT_POLICY unset)
 WAITS = {
     "libgomp default (spin 300000)": {"GOMP_SPINCOUNT": "300000"},
     "spin 100000": {"GOMP_SPINCOUNT": "100000"},
-    "spin 10000": {"GOMP_SPINCOUNT": "10000"},
+    "spin 10000 (den)": {"GOMP_SPINCOUNT": "10000"},
     "spin 1000": {"GOMP_SPINCOUNT": "1000"},
-    "PASSIVE (den)": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
 }
 
 
