@@ -11,5 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python}
 OUT=outputs/experiments/threads
+rm -rf "$OUT"  # the runs of an earlier benchmark would be refused as finished runs
 $PYTHON -m den.bench mode=threads load.repeats=3 hydra.run.dir="$OUT"
 cp "$OUT/threads.md" "$OUT/threads.json" experiments/threads/
