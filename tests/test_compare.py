@@ -431,3 +431,36 @@ def test_two_methods_are_both_in_view_and_eleven_get_a_zoom(sweep, tmp_path, mon
     # seven methods that store one network each are set side by side, not on one spot
     xs = dodge([1.04] * 7 + [10.0], log=True)
     assert len(set(xs[:7])) == 7 and xs[7] == 10.0
+
+
+def test_den_runs_get_their_selection_and_growth_table_and_figure(sweep, tiny_mnist_root, tmp_path):
+    """DEN's per-task decisions in the report: selected fraction and units kept per layer,
+    and with expansion rounds the validation loss before and after growing; other methods
+    get none."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[
+                *TINY_PMNIST,
+                "strategy.expansion_rounds=2",
+                "strategy.expansion_min_drop=0.0",
+                f"stream.root={tiny_mnist_root}",
+                f"paths.output_dir={tmp_path / 'den'}",
+            ],
+        )
+    results = train_module.run(cfg)
+    growth = results["tasks"][1]["report"]
+    assert len(growth["expansion_val_loss"]) == 2 and growth["expansion_rounds"]
+    report = compare([tmp_path / "den", sweep], out=tmp_path / "report").read_text()
+    part = report.split("### den_pmnist: selection and growth per task")[1]
+    head, _, row = part.strip().splitlines()[:3]
+    assert "selected fraction" in head and "val loss before growth" in head
+    fraction = growth["selected_fraction"]
+    assert row.startswith("| 2 | " + " / ".join(f"{v:.2f}" for v in fraction))
+    assert f"{growth['expansion_val_loss'][0]:.4f}" in row
+    assert (tmp_path / "report" / "den_growth.png").stat().st_size > 0
+    assert report.count("selection and growth per task") == 1  # finetune and stl have none
+    only_baselines = compare([sweep], out=tmp_path / "baselines").read_text()
+    assert "selection and growth" not in only_baselines
+    assert not (tmp_path / "baselines" / "den_growth.png").exists()

@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 # name -> environment; "spin 300000" is libgomp's own default (OMP_WAIT_POLICY unset)
 WAITS = {
