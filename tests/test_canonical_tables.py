@@ -25,7 +25,13 @@ from test_readme_commands import bash_commands
 from conftest import REPO_ROOT
 
 EXPERIMENTS = REPO_ROOT / "experiments"
-STUDIES = ("pmnist_baselines", "split_cifar10", "cifar10_binary", "pmnist_pareto", "mnist_variation")
+STUDIES = (
+    "pmnist_baselines",
+    "split_cifar10",
+    "cifar10_binary",
+    "pmnist_pareto",
+    "mnist_variation",
+)
 
 
 def regeneration(study: str) -> tuple[list[list[str]], list[tuple[str, str]]]:
