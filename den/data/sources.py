@@ -269,12 +269,9 @@ def load_image_folder(root: Path) -> RawDataset:
         )
     key = _cache_key(files)
     cache = cache_path(root, f"images-{key}")
-    if cache is not None and cache.is_file():
-        try:
-            data = torch.load(cache, weights_only=True)
-            return RawDataset(**data, class_names=classes)
-        except Exception:  # a broken cache is rebuilt, never trusted
-            log.warning("ignoring unreadable cache %s", cache)
+    data = read_cache(cache)
+    if data is not None:
+        return RawDataset(**data, class_names=classes)
     index = {c: i for i, c in enumerate(classes)}
     tensors = {}
     for split in ("train", "test"):
@@ -331,6 +328,18 @@ def _cache_key(files: dict[str, list[tuple[str, Path]]]) -> str:
             st = path.stat()
             h.update(f"{split}/{cls}/{path.name}/{st.st_size}/{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
+
+
+def read_cache(path: Path | None) -> dict | None:
+    """The tensors a dataset cache holds, or None when there is none or it cannot be read
+    (a broken cache is rebuilt, never trusted)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception:
+        log.warning("ignoring unreadable cache %s", path)
+        return None
 
 
 def cache_path(root: Path, name: str) -> Path | None:

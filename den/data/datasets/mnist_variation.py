@@ -40,12 +40,13 @@ import torch.nn.functional as F
 
 from den.config.registry import DATASETS
 from den.config.schema import StreamConfig
+from den.data.datasets.torchvision import CIFAR10, MNIST
 from den.data.sources import (
     RawDataset,
-    TorchvisionLayout,
     cache_path,
     load_image_folder,
     load_torchvision,
+    read_cache,
     save_cache,
 )
 from den.errors import DataError
@@ -215,8 +216,6 @@ def make_mnist_variation(
 
 BUILD_SEED = 0  # the dataset is fixed, like the original; runs draw their examples by their seed
 BUILD_VERSION = 1  # bump when the recipe changes: the cache key includes it
-MNIST = TorchvisionLayout("mnist", "MNIST", "raw", "MNIST", 10)
-CIFAR10 = TorchvisionLayout("cifar10", "cifar-10-batches-py", None, "CIFAR10", 10)
 
 
 @DATASETS.register("mnist_variation")
@@ -229,12 +228,9 @@ def load_mnist_variation(cfg: StreamConfig) -> RawDataset:
     root = Path(cfg.root).expanduser()
     per_class = (PAPER_SIZES[0] + PAPER_SIZES[1], PAPER_SIZES[2])
     cache = cache_path(root, f"mnist_variation-v{BUILD_VERSION}-seed{BUILD_SEED}")
-    if cache is not None and cache.is_file():
-        try:
-            data = torch.load(cache, weights_only=True)
-            return RawDataset(**data, class_names=[str(c) for c in range(10)])
-        except Exception:  # a broken cache is rebuilt, never trusted
-            log.warning("ignoring unreadable cache %s", cache)
+    data = read_cache(cache)
+    if data is not None:
+        return RawDataset(**data, class_names=[str(c) for c in range(10)])
     mnist = load_torchvision(MNIST, root, cfg.download)
     backgrounds = grayscale(_background_images(root, cfg.download).train_x)
     log.info("building MNIST-Variation from MNIST and %d background images", len(backgrounds))
