@@ -58,13 +58,22 @@ def per_task(group: Group, key: str, index: int | None = None) -> list[list[floa
     return out
 
 
-def growth_table(group: Group) -> tuple[list[str], list[list[str]]]:
+def growth_of(group: Group) -> dict[str, list[list[float]]]:
+    """The group's per-task means the table and the figure show, read once: ``selected``,
+    ``kept`` ([task][layer]), ``before`` and ``after`` ([task][0])."""
+    return {
+        "selected": per_task(group, "selected_fraction"),
+        "kept": per_task(group, "expansion_kept"),
+        "before": per_task(group, "expansion_val_loss", 0),
+        "after": per_task(group, "expansion_val_loss", 1),
+    }
+
+
+def growth_table(growth: dict[str, list[list[float]]]) -> tuple[list[str], list[list[str]]]:
     """Head and rows: per task, the selected fraction and the units kept per layer, and the
     task's validation loss before and after its growth (when the runs measured it)."""
-    selected = per_task(group, "selected_fraction")
-    kept = per_task(group, "expansion_kept")
-    before = per_task(group, "expansion_val_loss", 0)
-    after = per_task(group, "expansion_val_loss", 1)
+    selected, kept = growth["selected"], growth["kept"]
+    before, after = growth["before"], growth["after"]
     head = ["task", "selected fraction (per layer)", "units kept (per layer)"]
     show_loss = any(math.isfinite(b[0]) for b in before)
     if show_loss:
@@ -86,7 +95,9 @@ def _num(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.4f}"
 
 
-def plot_growth(groups: list[Group], path: Path, title: str) -> Path:
+def plot_growth(
+    groups: list[Group], growths: list[dict[str, list[list[float]]]], path: Path, title: str
+) -> Path:
     """One column per DEN group: the selected fraction per layer (top) and the units each
     expansion kept per layer with, when measured, the validation loss before and after
     growing (bottom), against the task."""
@@ -98,9 +109,8 @@ def plot_growth(groups: list[Group], path: Path, title: str) -> Path:
         squeeze=False,
         layout="constrained",
     )
-    for col, group in enumerate(groups):
-        selected = per_task(group, "selected_fraction")
-        kept = per_task(group, "expansion_kept")
+    for col, (group, growth) in enumerate(zip(groups, growths, strict=True)):
+        selected, kept = growth["selected"], growth["kept"]
         tasks = list(range(2, len(selected) + 2))
         top, bottom = axes[0, col], axes[1, col]
         layers = max((len(s) for s in selected), default=0)
@@ -117,8 +127,8 @@ def plot_growth(groups: list[Group], path: Path, title: str) -> Path:
             bottom.bar(xs, ys, width=width, label=f"layer {layer + 1}")
         bottom.set_ylabel("units kept by the expansion", fontsize=8)
         bottom.set_xlabel("task", fontsize=8)
-        before = [v[0] for v in per_task(group, "expansion_val_loss", 0)]
-        after = [v[0] for v in per_task(group, "expansion_val_loss", 1)]
+        before = [v[0] for v in growth["before"]]
+        after = [v[0] for v in growth["after"]]
         if any(math.isfinite(v) for v in before):
             loss = bottom.twinx()
             loss.plot(tasks, before, "v--", color="grey", markersize=4, label="val loss before")
@@ -145,10 +155,11 @@ def den_growth_part(
     groups = [g for g in groups if is_den(g)]
     if not groups:
         return []
-    figure = plot_growth(groups, out / f"{prefix}{FIGURE}", section.title)
+    growths = [growth_of(g) for g in groups]
+    figure = plot_growth(groups, growths, out / f"{prefix}{FIGURE}", section.title)
     parts = []
-    for i, group in enumerate(groups):
-        head, rows = growth_table(group)
+    for i, (group, growth) in enumerate(zip(groups, growths, strict=True)):
+        head, rows = growth_table(growth)
         parts.append((f"{group.label}: selection and growth per task", head, rows,
                       [figure] if i == 0 else []))  # fmt: skip
     return parts
