@@ -179,6 +179,30 @@ def test_prefer_stored_picks_the_growth_setting_that_stores_least(tmp_path, caps
     assert "`strategy.k_layers=[40,0]`" in out  # the override to use it
 
 
+def test_prefer_nonzero_picks_the_smallest_network_within_tolerance_of_separate_networks(
+    tmp_path, capsys
+):
+    """The permuted-MNIST rule: the smallest non-zero capacity whose validation accuracy is
+    within 0.5 point of STL's, STL itself far outside the capacity budget."""
+    for seed, val in [(0, 0.976), (1, 0.974)]:  # STL: mean 0.975, ten networks
+        write_run(tmp_path / f"stl{seed}", {}, val_acc=val, nonzero=(1, 10), stored=(1, 10),
+                  seed=seed, method="stl")  # fmt: skip
+    for name, l1, val, nonzero in [
+        ("dense", 0.01, 0.9735, (0.5, 1.9)),  # the most accurate, the largest
+        ("mid", 0.04, 0.9705, (0.4, 1.2)),  # within 0.005 of STL: the smallest such
+        ("sparse", 0.08, 0.968, (0.3, 0.8)),  # smaller still, 0.7 point below STL
+    ]:
+        write_run(tmp_path / name, {"l1": l1}, val_acc=val, nonzero=nonzero, stored=(1, 9))
+    argv = ("--budget-nonzero", "2.0", "--budget-stored", "100", "--prefer", "nonzero")
+    reference = ("--reference", "method=stl", "--tolerance", "0.005")
+    status, out, label = chosen(capsys, tmp_path, *argv, *reference)
+    assert status == 0 and label == "den_x, l1=0.04"
+    assert "stl, l1=– (reference)" in out and "the least non-zero capacity" in out
+    # no setting within 0.1 point of STL: none is chosen, and the exit status says so
+    status, out, label = chosen(capsys, tmp_path, *argv, *reference[:2], "--tolerance", "0.001")
+    assert status == 1 and label is None
+
+
 def test_test_figures_are_read_only_for_the_chosen_runs_after_the_choice(
     tmp_path, capsys, monkeypatch
 ):

@@ -1,7 +1,7 @@
 """Choose a setting on validation data within capacity budgets: ``python -m den.choose``.
 
     python -m den.choose RUNS... --budget-nonzero 1.0 --budget-stored 2.0 [--project-to 10]
-        [--prefer accuracy|steps|stored] [--tolerance 0.001] [--reference KEY=VALUE,...]
+        [--prefer accuracy|steps|stored|nonzero] [--tolerance 0.001] [--reference KEY=VALUE,...]
         [--metric auto|acc|auroc] [--keys KEY ...] [--out choice.md]
 
 RUNS are multirun directories, run directories or results.json files (read as
@@ -24,13 +24,14 @@ The rule:
    base networks (a setting missing on a stream is not).
 2. ``--prefer accuracy`` (default): the setting within budget with the largest validation
    metric (summed over the streams).
-3. ``--prefer steps`` / ``--prefer stored`` (cost settings: phase budgets, growth): a setting
-   also needs, on every stream, a validation metric at most ``--tolerance`` below the
+3. ``--prefer steps`` / ``stored`` / ``nonzero`` (cost settings: phase budgets, growth): a
+   setting also needs, on every stream, a validation metric at most ``--tolerance`` below the
    reference's; among those, the one whose runs took the fewest training steps (every phase of
    every task but DEN's sparse head fit, which trains a linear head on cached features), or
-   that stores least (projected); ties go to the more accurate. The reference is
-   ``--reference`` (e.g. ``strategy.k_layers=null``: the current default) or else the setting
-   the accuracy rule chooses.
+   that stores least, or keeps the fewest non-zero weights (both projected); ties go to the
+   more accurate. The reference is ``--reference`` (e.g. ``strategy.k_layers=null``: the
+   current default; ``method=stl``: separate networks, which need not be within the budgets)
+   or else the setting the accuracy rule chooses.
 
 The choice reads only validation figures, capacities, configs and step counts: each
 results.json is reduced to :data:`VALIDATION_KEYS` before anything is computed. Test figures
@@ -88,7 +89,7 @@ TEST_COLUMNS = {
     "nonzero_capacity": "non-zero capacity",
     "capacity": "stored capacity",
 }
-PREFER = ("accuracy", "steps", "stored")
+PREFER = ("accuracy", "steps", "stored", "nonzero")
 ABSENT = "<absent>"  # the value of a key a run's config lacks (an option added later)
 
 
@@ -432,6 +433,10 @@ def choose(settings: list[Setting], streams: list[str], rule: Rule) -> Choice:
             "the least stored capacity (projected)",
             lambda s: sum(s.scores[t].stored_projected for t in streams),
         ),
+        "nonzero": (
+            "the least non-zero capacity (projected)",
+            lambda s: sum(s.scores[t].nonzero_projected for t in streams),
+        ),
     }[rule.prefer]
     text += (
         f"; and, on each stream, a validation metric at most {rule.tolerance:g} below that of "
@@ -608,14 +613,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--tolerance",
         type=float,
         default=0.001,
-        help="--prefer steps|stored: how far below the reference's validation metric a "
+        help="--prefer steps|stored|nonzero: how far below the reference's validation metric a "
         "setting may be, on each stream (default 0.001)",
     )
     parser.add_argument(
         "--reference",
         metavar="KEY=VALUE,...",
-        help="--prefer steps|stored: the setting the tolerance is measured from (default: "
-        "the most accurate setting within the budgets)",
+        help="--prefer steps|stored|nonzero: the setting the tolerance is measured from "
+        "(default: the most accurate setting within the budgets; method=stl names a baseline)",
     )
     parser.add_argument(
         "--metric",
