@@ -457,6 +457,9 @@ def test_den_runs_get_their_selection_and_growth_table_and_figure(sweep, tiny_mn
     part = report.split(": selection and growth per task")[1]
     head, _, row = part.strip().splitlines()[:3]
     assert "selected fraction" in head and "val loss before growth" in head
+    assert "rounds kept" in head
+    kept_rounds = sum(not r["undone"] for r in growth["expansion_rounds"])
+    assert f" | {kept_rounds:.1f} | " in row
     fraction = growth["selected_fraction"]
     assert row.startswith("| 2 | " + " / ".join(f"{v:.2f}" for v in fraction))
     assert f"{growth['expansion_val_loss'][0]:.4f}" in row

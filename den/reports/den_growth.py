@@ -58,24 +58,45 @@ def per_task(group: Group, key: str, index: int | None = None) -> list[list[floa
     return out
 
 
+def rounds_kept(group: Group) -> list[list[float]]:
+    """Per task 2..T, the expansion rounds kept (not undone), averaged over the group's runs:
+    [task][0]; NaN where the runs grew in one round (no ``expansion_rounds`` report)."""
+    runs = [task_reports(r)[1:] for r in group.runs]
+    out = []
+    for j in range(min(len(r) for r in runs)):
+        counts = [
+            sum(1 for one in rounds if isinstance(one, dict) and not one.get("undone"))
+            for rounds in (r[j].get("expansion_rounds") for r in runs)
+            if isinstance(rounds, list)
+        ]
+        out.append([_mean(counts)])
+    return out
+
+
 def growth_of(group: Group) -> dict[str, list[list[float]]]:
     """The group's per-task means the table and the figure show, read once: ``selected``,
-    ``kept`` ([task][layer]), ``before`` and ``after`` ([task][0])."""
+    ``kept`` ([task][layer]), ``rounds``, ``before`` and ``after`` ([task][0])."""
     return {
         "selected": per_task(group, "selected_fraction"),
         "kept": per_task(group, "expansion_kept"),
+        "rounds": rounds_kept(group),
         "before": per_task(group, "expansion_val_loss", 0),
         "after": per_task(group, "expansion_val_loss", 1),
     }
 
 
 def growth_table(growth: dict[str, list[list[float]]]) -> tuple[list[str], list[list[str]]]:
-    """Head and rows: per task, the selected fraction and the units kept per layer, and the
-    task's validation loss before and after its growth (when the runs measured it)."""
+    """Head and rows: per task, the selected fraction and the units kept per layer, and, when
+    the runs grew in rounds, the rounds kept and the task's validation loss before and after
+    its growth."""
     selected, kept = growth["selected"], growth["kept"]
     before, after = growth["before"], growth["after"]
+    rounds = growth.get("rounds") or [[math.nan]] * len(selected)
     head = ["task", "selected fraction (per layer)", "units kept (per layer)"]
+    show_rounds = any(math.isfinite(r[0]) for r in rounds)
     show_loss = any(math.isfinite(b[0]) for b in before)
+    if show_rounds:
+        head += ["rounds kept"]
     if show_loss:
         head += ["val loss before growth", "after"]
     rows = []
@@ -85,6 +106,8 @@ def growth_table(growth: dict[str, list[list[float]]]) -> tuple[list[str], list[
             " / ".join(f"{v:.2f}" for v in sel),
             " / ".join("-" if math.isnan(v) else f"{v:.1f}" for v in kept[j]) or "-",
         ]
+        if show_rounds:
+            row += ["-" if math.isnan(rounds[j][0]) else f"{rounds[j][0]:.1f}"]
         if show_loss:
             row += [_num(before[j][0]), _num(after[j][0])]
         rows.append(row)
