@@ -193,11 +193,12 @@ def test_prefer_nonzero_picks_the_smallest_network_within_tolerance_of_separate_
         ("sparse", 0.08, 0.968, (0.3, 0.8)),  # smaller still, 0.7 point below STL
     ]:
         write_run(tmp_path / name, {"l1": l1}, val_acc=val, nonzero=nonzero, stored=(1, 9))
-    argv = ("--budget-nonzero", "2.0", "--budget-stored", "100", "--prefer", "nonzero")
+    argv = ("--budget-nonzero", "2.0", "--budget-stored", "inf", "--prefer", "nonzero")
     reference = ("--reference", "method=stl", "--tolerance", "0.005")
     status, out, label = chosen(capsys, tmp_path, *argv, *reference)
     assert status == 0 and label == "den_x, l1=0.04"
     assert "stl, l1=– (reference)" in out and "the least non-zero capacity" in out
+    assert "stored capacity unbounded" in out
     # no setting within 0.1 point of STL: none is chosen, and the exit status says so
     status, out, label = chosen(capsys, tmp_path, *argv, *reference[:2], "--tolerance", "0.001")
     assert status == 1 and label is None

@@ -402,10 +402,13 @@ def choose(settings: list[Setting], streams: list[str], rule: Rule) -> Choice:
     """Apply ``rule``; reads nothing but the settings' validation scores and capacities."""
     budget = [s for s in settings if within_budget(s, streams, rule)]
     where = f"projected to {rule.project_to} tasks" if rule.project_to else "after the last task"
+    stored = f" and {rule.budget_stored:g} stored" if math.isfinite(rule.budget_stored) else ""
     text = (
-        f"within {rule.budget_nonzero:g} non-zero and {rule.budget_stored:g} stored base "
-        f"networks ({where}) on {'every stream' if len(streams) > 1 else 'the stream'}"
+        f"within {rule.budget_nonzero:g} non-zero{stored} base networks ({where}) on "
+        f"{'every stream' if len(streams) > 1 else 'the stream'}"
     )
+    if not stored:
+        text += ", stored capacity unbounded"
     accurate = max(budget, key=lambda s: val_sum(s, streams), default=None)
     if rule.prefer == "accuracy":
         text += "; then the highest validation metric" + (
@@ -601,7 +604,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("paths", nargs="+", help="multirun directories, run directories, files")
     parser.add_argument("--budget-nonzero", type=float, required=True, metavar="NETWORKS")
-    parser.add_argument("--budget-stored", type=float, required=True, metavar="NETWORKS")
+    parser.add_argument(
+        "--budget-stored",
+        type=float,
+        required=True,
+        metavar="NETWORKS",
+        help="the stored-capacity budget; inf leaves it unbounded",
+    )
     parser.add_argument(
         "--project-to",
         type=int,
