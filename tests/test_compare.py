@@ -219,6 +219,23 @@ def test_methods_sharing_a_strategy_name_are_told_apart(sweep, tmp_path):
     assert "sigma" not in table_head(report)
 
 
+def test_settings_of_one_method_keep_a_row_each_when_three_keys_do_not_tell_them_apart(
+    sweep, tmp_path
+):
+    """Three settings of one method differing in four keys, the first three alike for two of
+    them: each keeps its own row, named by every key it differs in."""
+    from den.reports.runs import group_runs
+
+    def run(a: int, b: int, c: int, d: float) -> tuple[Path, dict]:
+        strategy = {"name": "den", "a": a, "b": b, "c": c, "d": d}
+        return tmp_path, {"method": "den_x", "config": {"strategy": strategy}}
+
+    groups = group_runs([run(1, 1, 1, 0.1), run(1, 1, 1, 0.2), run(2, 2, 2, 0.1)])
+    labels = [g.label for g in groups]
+    assert len(set(labels)) == 3, labels
+    assert "den_x (a=1, b=1, c=1, d=0.1)" in labels and "den_x (a=1, b=1, c=1, d=0.2)" in labels
+
+
 def test_streams_get_a_table_each_never_one_ranking(sweep, tmp_path):
     runs = tmp_path / "runs"
     shutil.copytree(sweep, runs)

@@ -475,7 +475,8 @@ def group_runs(runs: list[tuple[Path, dict]], label_key: str = "auto") -> list[G
         group = by_key.setdefault(key, Group(key[0], key[0]))
         group.runs.append(results)
         group.dirs.append(run_dir)
-    for (method, config), group in by_key.items():
+    shown_keys: dict[Any, list[str]] = {}
+    for method, config in by_key:
         twins = [dict(c) for m, c in by_key if m == method and c != config]
         if not twins:
             continue
@@ -484,10 +485,18 @@ def group_runs(runs: list[tuple[Path, dict]], label_key: str = "auto") -> list[G
             {k for t in twins for k in set(t) | set(mine) if t.get(k) != mine.get(k)}
             - {"strategy.name"}
         )
-        shown = [f"{k.rsplit('.', 1)[-1]}={mine[k]}" for k in differs if k in mine]
-        extra = f", +{len(shown) - 3} more" if len(shown) > 3 else ""
-        if shown:
-            group.label = f"{method} ({', '.join(shown[:3])}{extra})".replace('"', "")
+        shown_keys[(method, config)] = [
+            f"{k.rsplit('.', 1)[-1]}={mine[k]}" for k in differs if k in mine
+        ]
+    for limit in (3, None):  # three keys, or every key where three leave two labels alike
+        for key, shown in shown_keys.items():
+            extra = f", +{len(shown) - 3} more" if limit and len(shown) > limit else ""
+            if shown:
+                label = f"{key[0]} ({', '.join(shown[:limit])}{extra})".replace('"', "")
+                by_key[key].label = label
+        labels = [g.label for g in by_key.values()]
+        if len(set(labels)) == len(labels):
+            break
     return list(by_key.values())
 
 
