@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,7 @@ def plot_growth(
             ys = [s[layer] if layer < len(s) else math.nan for s in selected]
             top.plot(tasks, ys, marker="o", markersize=3, label=f"layer {layer + 1}")
         top.set_ylim(0, 1.05)
-        top.set_title(group.label, fontsize=9)
+        top.set_title(textwrap.fill(group.label, 50), fontsize=9)  # long labels wrap
         top.set_ylabel("selected fraction of old units", fontsize=8)
         width = 0.8 / max(layers, 1)
         for layer in range(layers):
