@@ -31,6 +31,8 @@ STUDIES = (
     "cifar10_binary",
     "pmnist_pareto",
     "mnist_variation",
+    "pmnist_stl_level",
+    "den_growth",
 )
 
 
@@ -104,3 +106,26 @@ def test_threads_table_is_what_den_bench_printed_from_its_record():
     assert threads_tables(record) + "\n" == table
     assert table.strip() in readme  # the README shows that table
     assert record["settings"]["repeats"] == 3
+
+
+def test_den_pmnist_accurate_is_the_setting_the_study_chose():
+    """``strategy=den_pmnist_accurate`` composes to the strategy config of the chosen
+    candidate's committed runs (every seed), so the named setting is the measured one."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from den.config.store import register_configs
+
+    here = EXPERIMENTS / "pmnist_stl_level"
+    row = next(ln for ln in (here / "choice.md").read_text().splitlines() if "(chosen)" in ln)
+    name = re.findall(r"`([^`]+)`", row)[0]  # the chosen candidate's run folder
+    runs = [here / "runs" / "candidates" / name]
+    runs += sorted((here / "runs" / "seeds").glob(f"{name}_seed*"))
+    assert len(runs) == 3
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["+experiment=pmnist", "strategy=den_pmnist_accurate"])
+    named = OmegaConf.to_container(cfg.strategy, resolve=True)
+    for run in runs:
+        recorded = json.loads((run / "results.json").read_text())["config"]["strategy"]
+        assert recorded == named, run.name
