@@ -91,8 +91,7 @@ def growth_table(growth: dict[str, list[list[float]]]) -> tuple[list[str], list[
     the runs grew in rounds, the rounds kept and the task's validation loss before and after
     its growth."""
     selected, kept = growth["selected"], growth["kept"]
-    before, after = growth["before"], growth["after"]
-    rounds = growth.get("rounds") or [[math.nan]] * len(selected)
+    rounds, before, after = growth["rounds"], growth["before"], growth["after"]
     head = ["task", "selected fraction (per layer)", "units kept (per layer)"]
     show_rounds = any(math.isfinite(r[0]) for r in rounds)
     show_loss = any(math.isfinite(b[0]) for b in before)
