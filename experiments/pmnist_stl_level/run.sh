@@ -5,7 +5,8 @@
 # capacity within 0.5 point of STL's validation accuracy (STL: the pmnist_baselines runs), or,
 # when none is, the smallest within 0.1 point of the most accurate within 2.0 non-zero networks;
 # that setting then runs seeds 1 and 2, and den.compare tables the lot. Two runs at a time,
-# one torch thread each; resume=auto continues unfinished runs. Offline: export DEN_DATA_ROOT=<data folder>.
+# one torch thread each; resume=auto continues unfinished runs. Offline: export
+# DEN_DATA_ROOT=<data folder>.
 #   bash experiments/pmnist_stl_level/run.sh
 #   bash experiments/pmnist_stl_level/run.sh l1_0.064:1   # one candidate, one seed
 set -euo pipefail
@@ -17,16 +18,18 @@ OUT=outputs/experiments/pmnist_stl_level
 STL=(experiments/pmnist_baselines/runs/logger=none,seed={0,1,2},strategy=stl)
 
 # name -> overrides of +experiment=pmnist
+# den_pmnist growing again while a round buys 5 % of the validation loss (up to 4 rounds)
+ROUNDS="strategy=den_pmnist strategy.expansion_rounds=4 strategy.expansion_min_drop=0.05 strategy.gl=0.3"
 declare -A CANDIDATES=(
   # den_sparse trials 5 and 17 of pmnist_pareto: on its 3 tasks within 0.5 point of STL's
   # validation accuracy, at up to 1.83 non-zero networks projected to 10 (single expansion)
   [l1_0.042]="strategy=den_sparse strategy.k=30 strategy.l1=0.042 strategy.lam=0.047 strategy.gl=0.42"
   [l1_0.064]="strategy=den_sparse strategy.k=30 strategy.l1=0.064 strategy.lam=0.049 strategy.gl=1.83"
-  # den_pmnist growing again while a round buys 5 % of the validation loss (up to 4 rounds)
-  [rounds_gl0.3]="strategy=den_pmnist strategy.expansion_rounds=4 strategy.expansion_min_drop=0.05 strategy.gl=0.3"
-  [rounds_l1_0.04]="strategy=den_pmnist strategy.expansion_rounds=4 strategy.expansion_min_drop=0.05 strategy.gl=0.3 strategy.l1=0.04"
-  [rounds_l1_0.03]="strategy=den_pmnist strategy.expansion_rounds=4 strategy.expansion_min_drop=0.05 strategy.gl=0.3 strategy.l1=0.03"
-  [rounds_l1_0.04_lam0.2]="strategy=den_pmnist strategy.expansion_rounds=4 strategy.expansion_min_drop=0.05 strategy.gl=0.3 strategy.l1=0.04 strategy.lam=0.2"
+  [rounds_gl0.3]="$ROUNDS"
+  # the same with a weaker L1, or also a weaker pull to the previous task's weights
+  [rounds_l1_0.04]="$ROUNDS strategy.l1=0.04"
+  [rounds_l1_0.03]="$ROUNDS strategy.l1=0.03"
+  [rounds_l1_0.04_lam0.2]="$ROUNDS strategy.l1=0.04 strategy.lam=0.2"
   # the front's most accurate trial (1): what STL's level costs
   [l1_0.044_lam0.014]="strategy=den_sparse strategy.k=40 strategy.l1=0.044 strategy.lam=0.014 strategy.gl=0.035"
 )
